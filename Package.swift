@@ -1,0 +1,47 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Module graph (no cycles):
+//   SafeTensors ─┐
+//   CKernels ────┼─> Engine ──┐
+//   COpenBLAS ───┤            │
+//   CNuma ───────┘            ├─> Server ─> glmserve
+//   JSON ─> Tokenizer ─> Chat ┤
+//   HTTP ─────────────────────┘
+let package = Package(
+    name: "GLMServe",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "glmserve", targets: ["glmserve"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CNuma", path: "Sources/CNuma", pkgConfig: "numa",
+                       providers: [.apt(["libnuma-dev"])]),
+        .target(name: "CKernels", path: "Sources/CKernels",
+                cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
+        .target(name: "SafeTensors"),
+        .target(name: "Engine", dependencies: ["SafeTensors", "CKernels", "COpenBLAS", "CNuma"]),
+        .target(name: "JSON"),
+        .target(name: "Tokenizer", dependencies: ["JSON"]),
+        .target(name: "Chat", dependencies: ["JSON", "Tokenizer"]),
+        .target(name: "HTTP"),
+        .target(name: "Server", dependencies: ["Engine", "Tokenizer", "Chat", "JSON", "HTTP"]),
+        .executableTarget(name: "glmserve", dependencies: [
+            "Server", "Engine", "SafeTensors", "Tokenizer", "Chat", "JSON",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "SafeTensors"]),
+        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "JSON"]),
+        .testTarget(name: "ChatTests", dependencies: ["Chat", "Tokenizer", "JSON"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "Engine", "Chat", "Tokenizer", "JSON", "HTTP"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

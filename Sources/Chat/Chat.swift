@@ -1,0 +1,1 @@
+// Chat module placeholder; replaced by the module's real sources.

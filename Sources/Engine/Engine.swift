@@ -1,0 +1,1 @@
+// Engine module placeholder; replaced by the module's real sources.

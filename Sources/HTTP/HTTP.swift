@@ -1,0 +1,1 @@
+// HTTP module placeholder; replaced by the module's real sources.

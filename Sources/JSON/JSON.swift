@@ -1,0 +1,1 @@
+// JSON module placeholder; replaced by the module's real sources.

@@ -1,0 +1,1 @@
+// SafeTensors module placeholder; replaced by the module's real sources.

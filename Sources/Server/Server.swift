@@ -1,0 +1,1 @@
+// Server module placeholder; replaced by the module's real sources.

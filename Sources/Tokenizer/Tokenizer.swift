@@ -1,0 +1,1 @@
+// Tokenizer module placeholder; replaced by the module's real sources.
