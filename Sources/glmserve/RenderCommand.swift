@@ -35,17 +35,19 @@ struct RenderCommand: ParsableCommand {
         }
     }
 
-    /// A warning when the folder's template is visibly not the GLM-4.5/4.6 one (which is rendered natively).
+    /// A warning when the folder's template is not a known GLM-4.5/4.6 text (that format is rendered natively).
     private func templateWarning(folder: URL) -> String? {
-        let file = folder.appendingPathComponent("chat_template.jinja")
-        guard let data = try? Data(contentsOf: file) else { return nil }
-        let text = String(decoding: data, as: UTF8.self)
-        if text.contains("clear_thinking") {
-            return "chat_template.jinja looks like GLM-4.7's; rendering the GLM-4.5/4.6 format anyway"
+        var template: String? = nil
+        if let data = try? Data(contentsOf: folder.appendingPathComponent("chat_template.jinja")) {
+            template = String(decoding: data, as: UTF8.self)
+        } else if let data = try? Data(contentsOf: folder.appendingPathComponent("tokenizer_config.json")) {
+            template = (try? JSONValue.parse(data))?["chat_template"]?.string
         }
-        if !(text.contains("[gMASK]<sop>") && text.contains("<arg_key>") && text.contains("visible_text")) {
-            return "chat_template.jinja does not look like the GLM-4.5/4.6 template; rendering that format anyway"
+        guard let template else { return "no chat template found in the model folder; rendering the GLM-4.5/4.6 format" }
+        if GLMTemplateFingerprint.identify(template) != nil { return nil }
+        if template.contains("clear_thinking") {
+            return "the model's chat template looks like GLM-4.7's; rendering the GLM-4.5/4.6 format anyway"
         }
-        return nil
+        return "the model's chat template is not a known GLM-4.5/4.6 text (sha256 differs); rendering that format anyway"
     }
 }

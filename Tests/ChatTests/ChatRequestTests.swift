@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 import JSON
 @testable import Chat
@@ -119,5 +120,22 @@ final class ChatRequestOptionsTests: XCTestCase {
         let prompt = try GLMChatFormat.render(request: request)
         print("render of \(messages.count) messages → \(prompt.text.utf8.count) bytes: \(String(format: "%.3f", Date().timeIntervalSince(start))) s")
         XCTAssertTrue(prompt.text.hasSuffix("<|assistant|>"))
+    }
+}
+
+final class TemplateFingerprintTests: XCTestCase {
+    func testSHA256KnownVectors() {
+        XCTAssertEqual(SHA256.hex([]), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        XCTAssertEqual(SHA256.hex(Array("abc".utf8)), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        XCTAssertEqual(SHA256.hex(Array(String(repeating: "a", count: 1000).utf8)),
+                       "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
+    }
+
+    func testFixtureTemplateIsRecognised() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../Fixtures/tokenizer/chat_template.jinja").standardizedFileURL
+        let text = try String(contentsOf: url, encoding: .utf8)
+        XCTAssertNotNil(GLMTemplateFingerprint.identify(text))
+        XCTAssertNil(GLMTemplateFingerprint.identify(text.replacingOccurrences(of: "# Tools", with: "# Tool")))
     }
 }
