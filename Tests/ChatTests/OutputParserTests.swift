@@ -165,3 +165,11 @@ final class OutputParserTests: XCTestCase {
         }
     }
 }
+
+final class ParsedToolCallWireTests: XCTestCase {
+    func testWireForm() {
+        let call = ParsedToolCall(id: "call_1", name: "f", arguments: #"{"a": 1}"#)
+        XCTAssertEqual(call.jsonValue.serialized(),
+                       #"{"id":"call_1","type":"function","function":{"name":"f","arguments":"{\"a\": 1}"}}"#)
+    }
+}
