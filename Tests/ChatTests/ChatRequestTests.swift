@@ -77,6 +77,8 @@ final class ChatRequestOptionsTests: XCTestCase {
         XCTAssertEqual(try render(#"{\#(user), "reasoning": {"effort": "high"}}"#).enableThinking, true)
         XCTAssertEqual(try render(#"{\#(user), "reasoning": {"max_tokens": 0}}"#).enableThinking, false)
         XCTAssertEqual(try render(#"{\#(user), "reasoning_effort": "none"}"#).text, off)
+        XCTAssertEqual(try render(#"{\#(user), "thinking": false}"#).text, off)
+        XCTAssertEqual(try render(#"{\#(user), "thinking": {"type": "auto"}, "reasoning": {"enabled": false}}"#).text, off)
         XCTAssertEqual(try render(#"{\#(user), "reasoning_effort": "low"}"#).enableThinking, nil)
         // chat_template_kwargs wins over thinking, which wins over reasoning.
         let both = try render(#"{\#(user), "chat_template_kwargs": {"enable_thinking": true}, "thinking": {"type": "disabled"}}"#)
