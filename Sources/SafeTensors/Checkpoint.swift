@@ -20,6 +20,10 @@ public final class Checkpoint: @unchecked Sendable {
         let indexURL = directory.appendingPathComponent(CheckpointIndex.fileName)
         let singleURL = directory.appendingPathComponent("model.safetensors")
         let manager = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard manager.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw SafeTensorsError(file: directory.lastPathComponent, problem: "model folder does not exist or is not a folder")
+        }
 
         if manager.fileExists(atPath: indexURL.path) {
             let index = try CheckpointIndex(url: indexURL)

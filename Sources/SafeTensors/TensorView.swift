@@ -81,10 +81,12 @@ public struct TensorView: @unchecked Sendable {
         }
     }
 
+    @inline(__always)
     private func convert<T>(_ count: Int, _ element: (Int) -> T) -> [T] {
         [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+            guard let destination = buffer.baseAddress else { return }
             for index in 0..<count {
-                (buffer.baseAddress! + index).initialize(to: element(index))
+                (destination + index).initialize(to: element(index))
             }
             initialized = count
         }
