@@ -77,7 +77,9 @@ final class WriterTests: XCTestCase {
             try writer.add(name: "logits", floats: [value, value], shape: [1, 2])
             try writer.write(to: url)
         }
-        XCTAssertEqual(try SafeTensorsFile(url: url).tensor(named: "logits").floats(), [2, 2])
+        // The view outlives the file object it came from: it keeps the mapping alive.
+        let view = try SafeTensorsFile(url: url).tensor(named: "logits")
+        XCTAssertEqual(try view.floats(), [2, 2])
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path), ["logits.safetensors"])
     }
 
