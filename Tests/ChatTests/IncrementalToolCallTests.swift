@@ -145,3 +145,36 @@ final class IncrementalToolCallTests: XCTestCase {
         }
     }
 }
+
+/// Prints the parser's streaming speed on a long string argument (a file written through a tool); no timing
+/// assertion, only the figure.
+final class IncrementalToolCallSpeedTests: XCTestCase {
+    func testStreamingSpeedFigureOnALongValue() {
+        let line = "    let value = compute(\"<x>\", 42) // ü\n"
+        let body = String(repeating: line, count: 6000)  // ~250 KB
+        let text = "<tool_call>get_weather\n<arg_key>city</arg_key>\n<arg_value>" + body + "</arg_value>\n</tool_call>"
+        let scalars = Array(text.unicodeScalars)
+        var pieces: [String] = []
+        var i = 0
+        while i < scalars.count {  // token-sized pieces of 4 characters
+            let j = min(scalars.count, i + 4)
+            pieces.append(String(String.UnicodeScalarView(scalars[i..<j])))
+            i = j
+        }
+        for streaming in [GLMOutputParser.ToolCallStreaming.incremental, .wholeCall] {
+            var parser = GLMOutputParser(tools: OutputParserTests.weatherTools, parseReasoning: false,
+                                         parseToolCalls: true, toolCallStreaming: streaming, makeID: { "call_1" })
+            let start = DispatchTime.now().uptimeNanoseconds
+            var deltas: [OutputDelta] = []
+            for piece in pieces { deltas += parser.feed(piece) }
+            deltas += parser.finish()
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            let calls = ParsedOutput(deltas: deltas).toolCalls
+            XCTAssertEqual(calls.count, 1)
+            XCTAssertEqual(calls.first?.arguments, JSONValue.object(["city": .string(body)]).pythonDumps())
+            print(String(format: "tool-call streaming (%@): %d KB in %d pieces, %.1f MB/s, %d deltas",
+                         "\(streaming)", text.utf8.count / 1024, pieces.count,
+                         Double(text.utf8.count) / seconds / 1e6, deltas.count))
+        }
+    }
+}
