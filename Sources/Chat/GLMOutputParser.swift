@@ -12,7 +12,8 @@ import JSON
 ///   follows, so a run of whitespace at the end, or just before a tool call, is never sent.
 /// - With `parseToolCalls`, each `<tool_call>NAME<arg_key>K</arg_key><arg_value>V</arg_value>…</tool_call>` becomes a
 ///   tool call: a `toolCallStart` (id `call_…`, name) and `toolCallArguments` fragments that concatenate to the
-///   JSON object of the arguments, pairs in emitted order (values typed by the tool's schema, `ToolArgumentTyping`).
+///   JSON object of the arguments, pairs in emitted order, a repeated key written again (values typed by the
+///   tool's schema, `ToolArgumentTyping`).
 ///   `</tool_call>` inside an `<arg_value>` does not end the call. How the call is streamed is `toolCallStreaming`:
 ///   - `.incremental` (default): the start is sent as soon as the name line is complete and the name is allowed;
 ///     then the arguments grow as the text arrives — string-typed values character by character (`StreamingToolCall`).
@@ -24,7 +25,8 @@ import JSON
 ///     or unterminated call is then returned whole as content.
 ///   Both give the same result for every well-formed call.
 /// - Returned as plain content, never dropped: calls whose name is malformed, calls naming a tool the request did
-///   not declare (when it declared any; with no tools every name is accepted), calls whose name line never ends.
+///   not declare (when it declared any; with no tools every name is accepted), calls cut off by the end of the text
+///   before their name line ended.
 /// - Text that might still become a marker (a trailing `<thi`, `</tool_c`) is held back until it is resolved.
 public struct GLMOutputParser {
     /// How tool calls are streamed (see the type's documentation).
