@@ -15,6 +15,9 @@ public final class GLMModel: @unchecked Sendable {
     /// Tensors the engine loaded and checked.
     public let tensorCount: Int
 
+    /// Threads of the engine's pool (the first `load` in a process fixes the count).
+    public var threads: Int { Int(ck_pool_threads()) }
+
     /// Bytes of weight data the engine uses (read in place from the mapped files).
     public var weightBytes: Int { bytesByDType.values.reduce(0, +) }
 
