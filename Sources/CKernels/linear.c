@@ -235,31 +235,20 @@ extern void cblas_sgemm(int layout, int transA, int transB, int M, int N, int K,
                         int lda, const float *B, int ldb, float beta, float *C, int ldc);
 enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112 };
 
-typedef struct {
-    const ck_matrix *w;
-    const float *x;
-    int64_t ldx, T;
-    float *y;
-    int64_t ldy, rows_per_chunk;
-} linear_job;
+/// One chunk of a batched call: rows [r0, r1) of task `task`.
+typedef struct { int32_t task; int64_t r0, r1; } linear_chunk;
 
-static void stream_chunk(void *ctx, int64_t chunk, int thread) {
-    (void)thread;
-    linear_job *job = ctx;
-    int64_t r0 = chunk * job->rows_per_chunk;
-    int64_t r1 = r0 + job->rows_per_chunk < job->w->rows ? r0 + job->rows_per_chunk : job->w->rows;
-    ck_linear_rows(job->w, job->x, job->ldx, job->T, job->y, job->ldy, r0, r1);
-}
+typedef struct {
+    const ck_linear_task *tasks;
+    const linear_chunk *chunks;
+} linear_job;
 
 static __thread float *tile_buffer = NULL;
 static __thread size_t tile_capacity = 0;
 
-static void gemm_chunk(void *ctx, int64_t chunk, int thread) {
-    (void)thread;
-    linear_job *job = ctx;
-    const ck_matrix *w = job->w;
-    int64_t r0 = chunk * job->rows_per_chunk;
-    int64_t r1 = r0 + job->rows_per_chunk < w->rows ? r0 + job->rows_per_chunk : w->rows;
+/// Matrix path for one tile: convert rows [r0, r1) to f32 (unless already F32) and run sgemm.
+static void gemm_tile(const ck_linear_task *t, int64_t r0, int64_t r1) {
+    const ck_matrix *w = t->w;
     const float *tile;
     if (w->dtype == CK_F32) {
         tile = (const float *)w->data + r0 * w->cols;
@@ -269,37 +258,81 @@ static void gemm_chunk(void *ctx, int64_t chunk, int thread) {
             free(tile_buffer);
             tile_buffer = malloc(need * sizeof(float));
             tile_capacity = tile_buffer ? need : 0;
-            if (!tile_buffer) {   // out of memory: fall back to the streaming path for this tile
-                ck_linear_rows(w, job->x, job->ldx, job->T, job->y, job->ldy, r0, r1);
+            if (!tile_buffer) {   // out of memory: the streaming path needs no buffer
+                ck_linear_rows(w, t->x, t->ldx, t->T, t->y, t->ldy, r0, r1);
                 return;
             }
         }
         ck_convert_rows(w, r0, r1, tile_buffer);
         tile = tile_buffer;
     }
-    cblas_sgemm(CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, CBLAS_TRANS, (int)job->T, (int)(r1 - r0), (int)w->cols, 1.0f,
-                job->x, (int)job->ldx, tile, (int)w->cols, 0.0f, job->y + r0, (int)job->ldy);
+    cblas_sgemm(CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, CBLAS_TRANS, (int)t->T, (int)(r1 - r0), (int)w->cols, 1.0f,
+                t->x, (int)t->ldx, tile, (int)w->cols, 0.0f, t->y + r0, (int)t->ldy);
+}
+
+static void run_chunk(void *ctx, int64_t index, int thread) {
+    (void)thread;
+    linear_job *job = ctx;
+    const linear_chunk *c = &job->chunks[index];
+    const ck_linear_task *t = &job->tasks[c->task];
+    if (t->T >= GEMM_MIN_TOKENS) gemm_tile(t, c->r0, c->r1);
+    else ck_linear_rows(t->w, t->x, t->ldx, t->T, t->y, t->ldy, c->r0, c->r1);
+    if (t->bias) {
+        for (int64_t tok = 0; tok < t->T; tok++)
+            for (int64_t r = c->r0; r < c->r1; r++) t->y[tok * t->ldy + r] += t->bias[r];
+    }
+}
+
+/// Rows per chunk: GEMM tiles for many tokens; for few tokens about `target` chunks over all tasks, never
+/// tiny ones (a chunk should stream at least ~64 KiB of weights).
+static int64_t rows_per_chunk(const ck_linear_task *t, int64_t total_bytes, int threads) {
+    if (t->T >= GEMM_MIN_TOKENS) return GEMM_TILE_ROWS;
+    int64_t row_bytes = t->w->cols * (t->w->dtype == CK_F32 ? 4 : t->w->dtype == CK_F8E4M3 ? 1 : 2);
+    if (row_bytes < 1) row_bytes = 1;
+    int64_t chunk_bytes = total_bytes / ((int64_t)threads * 6);
+    if (chunk_bytes < 65536) chunk_bytes = 65536;
+    int64_t rows = (chunk_bytes / row_bytes + 3) & ~(int64_t)3;
+    return rows < 4 ? 4 : rows;
+}
+
+void ck_linear_many(const ck_linear_task *tasks, int64_t count) {
+    int threads = ck_pool_threads();
+    int64_t total_bytes = 0, nchunks = 0;
+    for (int64_t i = 0; i < count; i++) {
+        const ck_matrix *w = tasks[i].w;
+        if (tasks[i].T <= 0) continue;
+        total_bytes += w->rows * w->cols * (w->dtype == CK_F32 ? 4 : w->dtype == CK_F8E4M3 ? 1 : 2);
+    }
+    for (int64_t i = 0; i < count; i++) {
+        if (tasks[i].T <= 0) continue;
+        int64_t per = rows_per_chunk(&tasks[i], total_bytes, threads);
+        nchunks += (tasks[i].w->rows + per - 1) / per;
+    }
+    if (nchunks == 0) return;
+    linear_chunk small[256];
+    linear_chunk *chunks = nchunks <= 256 ? small : malloc((size_t)nchunks * sizeof(linear_chunk));
+    if (!chunks) {  // out of memory: run everything on this thread
+        for (int64_t i = 0; i < count; i++) {
+            linear_chunk one = {(int32_t)i, 0, tasks[i].w->rows};
+            linear_job job = {tasks, &one};
+            if (tasks[i].T > 0) run_chunk(&job, 0, 0);
+        }
+        return;
+    }
+    int64_t n = 0;
+    for (int64_t i = 0; i < count; i++) {
+        if (tasks[i].T <= 0) continue;
+        int64_t per = rows_per_chunk(&tasks[i], total_bytes, threads);
+        for (int64_t r = 0; r < tasks[i].w->rows; r += per)
+            chunks[n++] = (linear_chunk){(int32_t)i, r, r + per < tasks[i].w->rows ? r + per : tasks[i].w->rows};
+    }
+    linear_job job = {tasks, chunks};
+    ck_parallel_for(n, run_chunk, &job);
+    if (chunks != small) free(chunks);
 }
 
 void ck_linear(const ck_matrix *w, const float *x, int64_t ldx, int64_t T, float *y, int64_t ldy,
                const float *bias) {
-    if (T <= 0 || w->rows <= 0) return;
-    linear_job job = {w, x, ldx, T, y, ldy, 0};
-    int threads = ck_pool_threads();
-    if (T >= GEMM_MIN_TOKENS) {
-        job.rows_per_chunk = GEMM_TILE_ROWS;
-        ck_parallel_for((w->rows + GEMM_TILE_ROWS - 1) / GEMM_TILE_ROWS, gemm_chunk, &job);
-    } else {
-        int64_t work = w->rows * w->cols * T;
-        int64_t chunks = work < 65536 ? 1 : (int64_t)threads * 8;
-        int64_t per = (w->rows + chunks - 1) / chunks;
-        per = (per + 3) & ~(int64_t)3;
-        if (per < 4) per = 4;
-        job.rows_per_chunk = per;
-        ck_parallel_for((w->rows + per - 1) / per, stream_chunk, &job);
-    }
-    if (bias) {
-        for (int64_t t = 0; t < T; t++)
-            for (int64_t r = 0; r < w->rows; r++) y[t * ldy + r] += bias[r];
-    }
+    ck_linear_task task = {w, x, ldx, T, y, ldy, bias};
+    ck_linear_many(&task, 1);
 }

@@ -11,8 +11,8 @@ struct FeedForward {
     let down: WeightMatrix
 
     func callAsFunction(_ x: [Float], tokens: Int) -> [Float] {
-        let hidden = Ops.swiglu(gate: linear(gate, x, tokens: tokens), up: linear(up, x, tokens: tokens))
-        return linear(down, hidden, tokens: tokens)
+        let gateUp = linearBatch([(gate, x, tokens, nil), (up, x, tokens, nil)])
+        return linear(down, Ops.swiglu(gate: gateUp[0], up: gateUp[1]), tokens: tokens)
     }
 }
 
@@ -71,13 +71,25 @@ struct MixtureOfExperts {
                 for (e, w) in router.route(logits: row) { assigned[e].append((t, w)) }
             }
         }
-        var out = shared.map { $0(x, tokens: tokens) } ?? [Float](repeating: 0, count: tokens * hidden)
+        // Every active expert (and the shared one) as (feed-forward, token rows, gathered input); the gate/up
+        // products of all of them run as one pool job, then all down products as another.
+        var work: [(ffn: FeedForward, rows: [(token: Int, weight: Float)], input: [Float])] = []
+        if let shared { work.append((shared, (0..<tokens).map { ($0, 1) }, x)) }
         for (e, list) in assigned.enumerated() where !list.isEmpty {
             var gathered = [Float](); gathered.reserveCapacity(list.count * hidden)
             for (t, _) in list { gathered.append(contentsOf: x[t * hidden ..< (t + 1) * hidden]) }
-            let y = experts[e](gathered, tokens: list.count)
-            for (i, (t, w)) in list.enumerated() {
-                for j in 0..<hidden { out[t * hidden + j] += w * y[i * hidden + j] }
+            work.append((experts[e], list, gathered))
+        }
+        let gateUp = linearBatch(work.flatMap { w in
+            [(w.ffn.gate, w.input, w.rows.count, nil), (w.ffn.up, w.input, w.rows.count, nil)] as [(WeightMatrix, [Float], Int, [Float]?)]
+        })
+        let downs = linearBatch(work.indices.map { i in
+            (work[i].ffn.down, Ops.swiglu(gate: gateUp[2 * i], up: gateUp[2 * i + 1]), work[i].rows.count, nil)
+        })
+        var out = [Float](repeating: 0, count: tokens * hidden)
+        for (i, w) in work.enumerated() {
+            for (row, (t, weight)) in w.rows.enumerated() {
+                for j in 0..<hidden { out[t * hidden + j] += weight * downs[i][row * hidden + j] }
             }
         }
         return out
@@ -143,9 +155,9 @@ struct Transformer {
     /// cache → causal GQA softmax → o_proj.
     func attention(_ attn: Attention, _ a: [Float], tokens T: Int, layer: Int, cache: KVCache) -> [Float] {
         let nH = config.numAttentionHeads, nKV = config.numKeyValueHeads, D = config.headDim
-        var q = linear(attn.qProj, a, tokens: T, bias: attn.qBias)
-        var k = linear(attn.kProj, a, tokens: T, bias: attn.kBias)
-        let v = linear(attn.vProj, a, tokens: T, bias: attn.vBias)
+        let qkv = linearBatch([(attn.qProj, a, T, attn.qBias), (attn.kProj, a, T, attn.kBias), (attn.vProj, a, T, attn.vBias)])
+        var q = qkv[0], k = qkv[1]
+        let v = qkv[2]
         if let qNorm = attn.qNorm, let kNorm = attn.kNorm {
             Ops.rmsNormInPlace(&q, weight: qNorm, eps: eps)
             Ops.rmsNormInPlace(&k, weight: kNorm, eps: eps)
