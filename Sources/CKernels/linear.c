@@ -128,6 +128,34 @@ static A512 void NAME(const ck_matrix *w, const float *x, int64_t ldx, int64_t T
                 y[r + k] = acc[k];                                                                             \
             }                                                                                                  \
         }                                                                                                      \
+    } else {                                                                                                   \
+        /* 4 rows x 4 tokens per pass: every x load feeds 4 FMAs, every weight load 4. */                      \
+        for (; r + 4 <= r1; r += 4) {                                                                          \
+            const ELEM *wr0 = base + r * cols, *wr1 = wr0 + cols, *wr2 = wr1 + cols, *wr3 = wr2 + cols;        \
+            for (int64_t t0 = 0; t0 < T; t0 += 4) {                                                            \
+                int64_t nt = T - t0 < 4 ? T - t0 : 4;                                                          \
+                const float *xp[4];                                                                            \
+                for (int k = 0; k < 4; k++) xp[k] = x + (t0 + (k < nt ? k : 0)) * ldx;                         \
+                __m512 a[4][4];                                                                                \
+                for (int i = 0; i < 4; i++) for (int k = 0; k < 4; k++) a[i][k] = _mm512_setzero_ps();         \
+                for (int64_t c = 0; c < cv; c += 16) {                                                         \
+                    __m512 w0 = LOAD(wr0 + c), w1 = LOAD(wr1 + c), w2 = LOAD(wr2 + c), w3 = LOAD(wr3 + c);     \
+                    for (int k = 0; k < 4; k++) {                                                              \
+                        __m512 xv = _mm512_loadu_ps(xp[k] + c);                                                \
+                        a[0][k] = _mm512_fmadd_ps(w0, xv, a[0][k]);                                            \
+                        a[1][k] = _mm512_fmadd_ps(w1, xv, a[1][k]);                                            \
+                        a[2][k] = _mm512_fmadd_ps(w2, xv, a[2][k]);                                            \
+                        a[3][k] = _mm512_fmadd_ps(w3, xv, a[3][k]);                                            \
+                    }                                                                                          \
+                }                                                                                              \
+                for (int i = 0; i < 4; i++) {                                                                  \
+                    float acc[4];                                                                              \
+                    for (int k = 0; k < 4; k++) acc[k] = _mm512_reduce_add_ps(a[i][k]);                        \
+                    row_tail_plain(w, r + i, cv, x + t0 * ldx, ldx, nt, acc);                                  \
+                    for (int64_t k = 0; k < nt; k++) y[(t0 + k) * ldy + r + i] = acc[k];                       \
+                }                                                                                              \
+            }                                                                                                  \
+        }                                                                                                      \
     }                                                                                                          \
     for (; r < r1; r++) {                                                                                      \
         const ELEM *wr = base + r * cols;                                                                      \

@@ -24,12 +24,13 @@ public final class GLMModel: @unchecked Sendable {
     public enum LogitsSelection: Sendable { case last, all }
 
     /// Opens the checkpoint in `directory`, checks every tensor against `config.json` and starts the thread pool
-    /// (`threads` in total, default one per CPU).
-    public static func load(from directory: URL, threads: Int? = nil,
+    /// (`threads` in total, default one per CPU). With `populate`, every weight page is faulted in while loading
+    /// (`MAP_POPULATE`) instead of during the first forward passes.
+    public static func load(from directory: URL, threads: Int? = nil, populate: Bool = false,
                             progress: ((LoadProgress) -> Void)? = nil) throws -> GLMModel {
         let config = try ModelConfig.load(from: directory)
         let checkpoint: Checkpoint
-        do { checkpoint = try Checkpoint(directory: directory) } catch let error as SafeTensorsError {
+        do { checkpoint = try Checkpoint(directory: directory, populate: populate) } catch let error as SafeTensorsError {
             throw EngineError.checkpoint(error.description)
         }
         ck_pool_start(Int32(threads ?? 0))

@@ -24,16 +24,15 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        let glm = try loadModel(model, threads: threads)
+        let glm = try loadModel(model, threads: threads, populate: true)
         let vocab = glm.config.vocabSize
         var state: UInt64 = 12345
         let prompt: [Int32] = (0..<promptTokens).map { _ in
             state = state &* 6364136223846793005 &+ 1442695040888963407
             return Int32((state >> 33) % UInt64(vocab))
         }
-        // Warm-up: touches every weight page once (first-touch page faults are not inference speed).
-        let warm = glm.makeCache(capacity: 2)
-        _ = try glm.forward([prompt[0]], cache: warm)
+        // Weights were faulted in at load (populate); one short warm-up pass starts the pool's threads.
+        _ = try glm.forward([prompt[0]], cache: glm.makeCache(capacity: 2))
 
         let cache = glm.makeCache(capacity: promptTokens + newTokens)
         let prefillStart = Date()
