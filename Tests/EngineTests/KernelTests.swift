@@ -91,3 +91,21 @@ final class KernelTests: XCTestCase {
         }
     }
 }
+
+/// The whole forward pass (linear and attention kernels) on every instruction-set path against a fixture.
+final class KernelPathForwardTests: XCTestCase {
+    func testFixtureLogitsOnEveryPath() throws {
+        let best = ck_isa()
+        defer { ck_set_isa(best) }
+        let model = try Fixtures.model("tiny-air-bf16")
+        let reference = try Fixtures.reference("tiny-air-bf16")
+        let ids = try reference.ints("s64.input_ids")
+        let expected = try reference.floats("s64.logits")
+        for isa in Int32(0)...best {
+            ck_set_isa(isa)
+            let logits = try model.forward(ids, cache: model.makeCache(capacity: ids.count), logits: .all)
+            let diff = maxAbsDifference(logits, expected)
+            XCTAssertLessThanOrEqual(diff, 1e-4, "isa \(isa): max |Δlogits| = \(diff)")
+        }
+    }
+}
