@@ -129,6 +129,22 @@ struct Transformer {
 
     var eps: Float { Float(config.rmsNormEps) }
 
+    var activeWeightBytesPerToken: Int {
+        func bytes(_ f: FeedForward) -> Int { f.gate.byteCount + f.up.byteCount + f.down.byteCount }
+        var total = lmHead.byteCount + embedTokens.byteCount / max(embedTokens.rows, 1)
+        for layer in layers {
+            let a = layer.attention
+            total += a.qProj.byteCount + a.kProj.byteCount + a.vProj.byteCount + a.oProj.byteCount
+            switch layer.mlp {
+            case .dense(let mlp): total += bytes(mlp)
+            case .moe(let moe):
+                let perExpert = moe.experts.map(bytes).reduce(0, +) / max(moe.experts.count, 1)
+                total += moe.router.weight.byteCount + moe.router.topK * perExpert + (moe.shared.map(bytes) ?? 0)
+            }
+        }
+        return total
+    }
+
     /// Runs `tokens` at positions `cache.count ..< cache.count + tokens.count`, appending to the cache.
     /// Returns the post-norm hidden states of the rows `lastOnly` selects.
     func hiddenStates(_ tokens: [Int32], cache: KVCache, lastOnly: Bool) -> [Float] {

@@ -21,6 +21,11 @@ public final class GLMModel: @unchecked Sendable {
     /// Bytes of weight data the engine uses (read in place from the mapped files).
     public var weightBytes: Int { bytesByDType.values.reduce(0, +) }
 
+    /// Weight bytes one decoded token reads: every attention and dense matrix, the router, `num_experts_per_tok`
+    /// routed experts and the shared expert of each MoE layer, `lm_head` and one embedding row (not the MTP layer).
+    /// Decode speed is bounded by this divided by the memory bandwidth.
+    public var activeWeightBytesPerToken: Int { model.activeWeightBytesPerToken }
+
     public enum LogitsSelection: Sendable { case last, all }
 
     /// Opens the checkpoint in `directory`, checks every tensor against `config.json` and starts the thread pool

@@ -54,6 +54,9 @@ struct BenchCommand: ParsableCommand {
                      Double(promptTokens) / prefillSeconds))
         print(String(format: "decode       %d tokens in %.3f s = %.2f tokens/s (median step %.1f ms)", newTokens,
                      decodeSeconds, Double(newTokens) / decodeSeconds, median * 1000))
+        let active = Double(glm.activeWeightBytesPerToken)
+        print(String(format: "weights/token %.1f MB read per decoded token = %.1f GB/s effective at the median step",
+                     active / 1e6, active / median / 1e9))
         print("resident     \(residentMemory())")
     }
 
