@@ -6,6 +6,7 @@
 // rows are processed per pass. Matrix path (many tokens): a tile of rows is converted to f32 and handed to
 // OpenBLAS sgemm (Debian's OpenBLAS has no BF16 GEMM); each tile is one pool chunk, OpenBLAS runs one thread.
 #include "convert.h"
+#include <math.h>
 #include <stdlib.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -185,6 +186,55 @@ static A512 void NAME(const ck_matrix *w, const float *x, int64_t ldx, int64_t T
     }                                                                                                          \
 }
 
+/// 16 F8_E4M3 codes to f32 (exact): normal numbers by moving the exponent/mantissa bits into place and
+/// re-biasing the exponent (+120), subnormals as m · 2⁻⁹, the NaN codes (0x7f, 0xff) as NaN.
+static inline A512 __m512 load16_f8e4m3(const uint8_t *p) {
+    __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p));
+    __m512i sign = _mm512_slli_epi32(_mm512_and_si512(v, _mm512_set1_epi32(0x80)), 24);
+    __m512i em = _mm512_and_si512(v, _mm512_set1_epi32(0x7f));
+    __m512i normal = _mm512_add_epi32(_mm512_slli_epi32(em, 20), _mm512_set1_epi32(120 << 23));
+    __mmask16 sub = _mm512_cmpeq_epi32_mask(_mm512_and_si512(em, _mm512_set1_epi32(0x78)), _mm512_setzero_si512());
+    __mmask16 nan = _mm512_cmpeq_epi32_mask(em, _mm512_set1_epi32(0x7f));
+    __m512 mag = _mm512_castsi512_ps(normal);
+    mag = _mm512_mask_mul_ps(mag, sub, _mm512_cvtepi32_ps(em), _mm512_set1_ps(1.0f / 512.0f));
+    mag = _mm512_mask_mov_ps(mag, nan, _mm512_set1_ps(NAN));
+    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(mag), sign));
+}
+
+/// FP8 rows: each weight vector is decoded once and used for up to 4 tokens; partial sums per scale block
+/// (the whole row for per-row scales, 128 columns for block scales) are multiplied by their scale.
+static A512 void rows_avx512_f8(const ck_matrix *w, const float *x, int64_t ldx, int64_t T, float *y, int64_t ldy,
+                                int64_t r0, int64_t r1) {
+    ck_prepare_tables();
+    int64_t cols = w->cols;
+    int64_t block = w->scale_kind == CK_SCALE_BLOCK128 ? 128 : cols;
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *row = (const uint8_t *)w->data + r * cols;
+        for (int64_t t0 = 0; t0 < T; t0 += 4) {
+            int64_t nt = T - t0 < 4 ? T - t0 : 4;
+            const float *xp[4];
+            for (int k = 0; k < 4; k++) xp[k] = x + (t0 + (k < nt ? k : 0)) * ldx;
+            float total[4] = {0, 0, 0, 0};
+            for (int64_t b0 = 0; b0 < cols; b0 += block) {
+                int64_t b1 = b0 + block < cols ? b0 + block : cols;
+                int64_t bv = b0 + ((b1 - b0) & ~(int64_t)15);
+                __m512 a[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+                for (int64_t c = b0; c < bv; c += 16) {
+                    __m512 wv = load16_f8e4m3(row + c);
+                    for (int k = 0; k < 4; k++) a[k] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(xp[k] + c), a[k]);
+                }
+                float scale = ck_scale_at(w, r, b0);
+                for (int64_t k = 0; k < nt; k++) {
+                    float part = _mm512_reduce_add_ps(a[k]);
+                    for (int64_t c = bv; c < b1; c++) part += ck_f8e4m3_table[row[c]] * xp[k][c];
+                    total[k] += part * scale;
+                }
+            }
+            for (int64_t k = 0; k < nt; k++) y[(t0 + k) * ldy + r] = total[k];
+        }
+    }
+}
+
 DEFINE_AVX512(rows_avx512_bf16, uint16_t, load16_bf16)
 DEFINE_AVX512(rows_avx512_f16, uint16_t, load16_f16)
 DEFINE_AVX512(rows_avx512_f32, float, load16_f32)
@@ -237,9 +287,13 @@ DEFINE_AVX2(rows_avx2_f32, float, load8_f32)
 
 void ck_linear_rows(const ck_matrix *w, const float *x, int64_t ldx, int64_t T, float *y, int64_t ldy,
                     int64_t r0, int64_t r1) {
-    if (w->dtype == CK_F8E4M3) { rows_fp8(w, x, ldx, T, y, ldy, r0, r1); return; }
 #if defined(__x86_64__)
     int isa = ck_isa();
+    if (w->dtype == CK_F8E4M3) {
+        if (isa == 2) rows_avx512_f8(w, x, ldx, T, y, ldy, r0, r1);
+        else rows_fp8(w, x, ldx, T, y, ldy, r0, r1);
+        return;
+    }
     if (isa == 2) {
         if (w->dtype == CK_BF16) rows_avx512_bf16(w, x, ldx, T, y, ldy, r0, r1);
         else if (w->dtype == CK_F16) rows_avx512_f16(w, x, ldx, T, y, ldy, r0, r1);
@@ -252,6 +306,8 @@ void ck_linear_rows(const ck_matrix *w, const float *x, int64_t ldx, int64_t T, 
         else rows_avx2_f32(w, x, ldx, T, y, ldy, r0, r1);
         return;
     }
+#else
+    if (w->dtype == CK_F8E4M3) { rows_fp8(w, x, ldx, T, y, ldy, r0, r1); return; }
 #endif
     rows_plain(w, x, ldx, T, y, ldy, r0, r1);
 }

@@ -6,7 +6,8 @@ import XCTest
 
 /// The C linear kernels on every instruction-set path, dtype, token count and awkward width, against float64.
 final class KernelTests: XCTestCase {
-    private func check(dtype: ck_dtype, rows: Int, cols: Int, tokens: Int, isa: Int32, seed: UInt64) {
+    private func check(dtype: ck_dtype, rows: Int, cols: Int, tokens: Int, isa: Int32, seed: UInt64,
+                       blockScales: Bool = false) {
         var rng = SeededRandom(seed: seed)
         let values = rng.normals(rows * cols, std: 1)
         let x = rng.normals(tokens * cols, std: 1)
@@ -27,19 +28,27 @@ final class KernelTests: XCTestCase {
                 exact.append(Double(Float(h)))
             }
         case CK_F8E4M3:
-            for r in 0..<rows { scales.append(Float(r + 1) / 64) }
-            for (i, v) in values.enumerated() {
-                let code = F8.encode(v * 8)
+            // Per-row scales, or one per 128×128 block; codes cycle through every finite value (subnormals too).
+            let gridCols = (cols + 127) / 128
+            let scaleCount = blockScales ? ((rows + 127) / 128) * gridCols : rows
+            for i in 0..<scaleCount { scales.append(Float(i + 1) / 64) }
+            for i in 0..<values.count {
+                let (code, value) = i % 3 == 0 ? F8.values[(i / 3 + Int(seed)) % F8.values.count]
+                                                : (F8.encode(values[i] * 8), 0)
                 bytes.append(code)
-                exact.append(Double(F8.values.first { $0.0 == code }!.1) * Double(scales[i / cols]))
+                let decoded = i % 3 == 0 ? value : F8.table[Int(code)]
+                let r = i / cols, c = i % cols
+                let scale = blockScales ? scales[(r / 128) * gridCols + c / 128] : scales[r]
+                exact.append(Double(decoded) * Double(scale))
             }
         default:
             for v in values { withUnsafeBytes(of: v) { bytes += $0 }; exact.append(Double(v)) }
         }
         let storage = scales.isEmpty ? nil : FloatStorage(scales)
         let y: [Float] = bytes.withUnsafeBytes { raw in
+            let kind = storage == nil ? CK_SCALE_NONE : blockScales ? CK_SCALE_BLOCK128 : CK_SCALE_ROW
             let w = WeightMatrix(name: "w", rows: rows, cols: cols, dtype: dtype, data: raw.baseAddress!,
-                                 scales: storage, scaleKind: storage == nil ? CK_SCALE_NONE : CK_SCALE_ROW)
+                                 scales: storage, scaleKind: kind)
             return linear(w, x, tokens: tokens)
         }
         for t in 0..<tokens {
@@ -70,6 +79,10 @@ final class KernelTests: XCTestCase {
                         seed += 1
                     }
                 }
+            }
+            for tokens in [1, 5, 17] {
+                check(dtype: CK_F8E4M3, rows: 260, cols: 300, tokens: tokens, isa: isa, seed: seed, blockScales: true)
+                seed += 1
             }
         }
     }

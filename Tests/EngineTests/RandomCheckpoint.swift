@@ -169,6 +169,12 @@ enum F8 {
         let v = e == 0 ? s * m / 8 * pow(2, -6) : s * (1 + m / 8) * pow(2, Float(e - 7))
         return (b, v)
     }
+    /// Value of every code (NaN for the two NaN codes).
+    static let table: [Float] = {
+        var t = [Float](repeating: .nan, count: 256)
+        for (code, value) in values { t[Int(code)] = value }
+        return t
+    }()
     /// The finite values sorted ascending, for a binary search.
     static let sorted = values.sorted { $0.1 < $1.1 }
     static func encode(_ x: Float) -> UInt8 {
