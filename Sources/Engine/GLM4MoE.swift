@@ -145,31 +145,49 @@ struct Transformer {
         return total
     }
 
-    /// Runs `tokens` at positions `cache.count ..< cache.count + tokens.count`, appending to the cache.
-    /// Returns the post-norm hidden states of the rows `lastOnly` selects.
-    func hiddenStates(_ tokens: [Int32], cache: KVCache, lastOnly: Bool) -> [Float] {
-        let T = tokens.count, H = config.hiddenSize
+    /// One sequence of a batch: its new tokens, its cache, and where its rows start in the stacked activations.
+    struct Segment {
+        let tokens: [Int32]
+        let cache: KVCache
+        let firstRow: Int
+        var rows: Range<Int> { firstRow ..< firstRow + tokens.count }
+    }
+
+    /// Runs every sequence's tokens at positions `cache.count ..< cache.count + tokens.count` of its own cache,
+    /// appending to it. The sequences' rows are stacked, so each weight matrix is streamed once for all of them;
+    /// only attention runs per sequence. Returns the post-norm hidden states `[rows, H]` of all rows.
+    func hiddenStates(_ batch: [(tokens: [Int32], cache: KVCache)]) -> [Float] {
+        var segments: [Segment] = []
+        var row = 0
+        for item in batch {
+            segments.append(Segment(tokens: item.tokens, cache: item.cache, firstRow: row))
+            row += item.tokens.count
+        }
+        let T = row, H = config.hiddenSize
         var h = [Float](repeating: 0, count: T * H)
         h.withUnsafeMutableBufferPointer { hp in
-            for (t, id) in tokens.enumerated() { embedTokens.row(Int(id), into: hp.baseAddress! + t * H) }
+            for segment in segments {
+                for (i, id) in segment.tokens.enumerated() {
+                    embedTokens.row(Int(id), into: hp.baseAddress! + (segment.firstRow + i) * H)
+                }
+            }
         }
         for (l, layer) in layers.enumerated() {
             let a = Ops.rmsNorm(h, weight: layer.inputNorm, eps: eps)
-            Ops.add(&h, attention(layer.attention, a, tokens: T, layer: l, cache: cache))
+            Ops.add(&h, attention(layer.attention, a, tokens: T, layer: l, segments: segments))
             let m = Ops.rmsNorm(h, weight: layer.postAttentionNorm, eps: eps)
             switch layer.mlp {
             case .dense(let mlp): Ops.add(&h, mlp(m, tokens: T))
             case .moe(let moe): Ops.add(&h, moe(m, tokens: T, hidden: H))
             }
         }
-        cache.advance(by: T)
-        let rows = lastOnly ? Array(h[(T - 1) * H ..< T * H]) : h
-        return Ops.rmsNorm(rows, weight: norm, eps: eps)
+        for segment in segments { segment.cache.advance(by: segment.tokens.count) }
+        return Ops.rmsNorm(h, weight: norm, eps: eps)
     }
 
-    /// Self-attention of `T` tokens (model-spec §3.3): projections with bias → QK-norm → partial RoPE →
-    /// cache → causal GQA softmax → o_proj.
-    func attention(_ attn: Attention, _ a: [Float], tokens T: Int, layer: Int, cache: KVCache) -> [Float] {
+    /// Self-attention of the stacked rows (model-spec §3.3): projections with bias → QK-norm → partial RoPE →
+    /// each sequence's cache → causal GQA softmax over that cache → o_proj.
+    func attention(_ attn: Attention, _ a: [Float], tokens T: Int, layer: Int, segments: [Segment]) -> [Float] {
         let nH = config.numAttentionHeads, nKV = config.numKeyValueHeads, D = config.headDim
         let qkv = linearBatch([(attn.qProj, a, T, attn.qBias), (attn.kProj, a, T, attn.kBias), (attn.vProj, a, T, attn.vBias)])
         var q = qkv[0], k = qkv[1]
@@ -178,15 +196,21 @@ struct Transformer {
             Ops.rmsNormInPlace(&q, weight: qNorm, eps: eps)
             Ops.rmsNormInPlace(&k, weight: kNorm, eps: eps)
         }
-        let positions = cache.count ..< cache.count + T
-        rope.apply(&q, heads: nH, positions: positions)
-        rope.apply(&k, heads: nKV, positions: positions)
-        cache.store(layer: layer, keys: k, values: v, tokens: T)
         var context = [Float](repeating: 0, count: T * nH * D)
-        q.withUnsafeBufferPointer { qp in
-            context.withUnsafeMutableBufferPointer { cp in
-                ck_attention(qp.baseAddress, Int64(T), Int64(cache.count), Int64(nH), Int64(nKV), Int64(D),
-                             cache.keys[layer], cache.values[layer], cp.baseAddress, 1 / Float(D).squareRoot())
+        let qWidth = nH * D, kvWidth = nKV * D
+        for segment in segments {
+            let cache = segment.cache, n = segment.tokens.count, rows = segment.rows
+            let positions = cache.count ..< cache.count + n
+            rope.apply(&q, heads: nH, positions: positions, firstRow: rows.lowerBound)
+            rope.apply(&k, heads: nKV, positions: positions, firstRow: rows.lowerBound)
+            cache.store(layer: layer, keys: Array(k[rows.lowerBound * kvWidth ..< rows.upperBound * kvWidth]),
+                        values: Array(v[rows.lowerBound * kvWidth ..< rows.upperBound * kvWidth]), tokens: n)
+            q.withUnsafeBufferPointer { qp in
+                context.withUnsafeMutableBufferPointer { cp in
+                    ck_attention(qp.baseAddress! + rows.lowerBound * qWidth, Int64(n), Int64(cache.count), Int64(nH),
+                                 Int64(nKV), Int64(D), cache.keys[layer], cache.values[layer],
+                                 cp.baseAddress! + rows.lowerBound * qWidth, 1 / Float(D).squareRoot())
+                }
             }
         }
         return linear(attn.oProj, context, tokens: T)

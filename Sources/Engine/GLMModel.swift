@@ -68,18 +68,66 @@ public final class GLMModel: @unchecked Sendable {
     /// returns row-major logits: 1×vocab for `.last`, tokens.count×vocab for `.all`.
     /// Throws if the cache is full, the cache belongs to another model shape, or an id is out of range.
     public func forward(_ tokens: [Int32], cache: KVCache, logits: LogitsSelection = .last) throws -> [Float] {
-        guard !tokens.isEmpty else { throw EngineError.invalidArgument("forward needs at least one token") }
-        guard cache.layers == config.numHiddenLayers, cache.width == config.numKeyValueHeads * config.headDim else {
-            throw EngineError.invalidArgument("the KV cache was made for a different model")
+        try forward(batch: [ForwardRequest(tokens: tokens, cache: cache, logits: logits)])[0]
+    }
+
+    /// One sequence of a batched forward: new tokens for one cache.
+    public struct ForwardRequest {
+        public let tokens: [Int32]
+        public let cache: KVCache
+        public let logits: LogitsSelection
+        public init(tokens: [Int32], cache: KVCache, logits: LogitsSelection = .last) {
+            self.tokens = tokens
+            self.cache = cache
+            self.logits = logits
         }
-        for id in tokens where id < 0 || Int(id) >= config.vocabSize {
-            throw EngineError.tokenOutOfRange(id: id, vocabSize: config.vocabSize)
+    }
+
+    /// Several sequences (each with its own cache) in one pass: every weight matrix is streamed once for all of
+    /// them, so e.g. one decode token for each of 4 concurrent requests costs little more than one. Results are
+    /// in request order and equal (to float rounding) what separate `forward` calls give. Nothing is run and no
+    /// cache changes if any request is invalid; every request needs its own cache.
+    public func forward(batch: [ForwardRequest]) throws -> [[Float]] {
+        guard !batch.isEmpty else { throw EngineError.invalidArgument("forward needs at least one request") }
+        var seen = Set<ObjectIdentifier>()
+        for request in batch {
+            let cache = request.cache
+            guard !request.tokens.isEmpty else { throw EngineError.invalidArgument("forward needs at least one token") }
+            guard seen.insert(ObjectIdentifier(cache)).inserted else {
+                throw EngineError.invalidArgument("a batched forward got the same KV cache twice")
+            }
+            guard cache.layers == config.numHiddenLayers, cache.width == config.numKeyValueHeads * config.headDim else {
+                throw EngineError.invalidArgument("the KV cache was made for a different model")
+            }
+            for id in request.tokens where id < 0 || Int(id) >= config.vocabSize {
+                throw EngineError.tokenOutOfRange(id: id, vocabSize: config.vocabSize)
+            }
+            guard cache.count + request.tokens.count <= cache.capacity else {
+                throw EngineError.cacheFull(count: cache.count, adding: request.tokens.count, capacity: cache.capacity)
+            }
         }
-        guard cache.count + tokens.count <= cache.capacity else {
-            throw EngineError.cacheFull(count: cache.count, adding: tokens.count, capacity: cache.capacity)
+        let hidden = model.hiddenStates(batch.map { ($0.tokens, $0.cache) })
+        // lm_head only on the rows whose logits were asked for, all in one pass.
+        let H = config.hiddenSize
+        var selected: [Float] = []
+        var counts: [Int] = []
+        var row = 0
+        for request in batch {
+            let n = request.tokens.count
+            let first = request.logits == .last ? row + n - 1 : row
+            selected += hidden[first * H ..< (row + n) * H]
+            counts.append(row + n - first)
+            row += n
         }
-        let hidden = model.hiddenStates(tokens, cache: cache, lastOnly: logits == .last)
-        return linear(model.lmHead, hidden, tokens: logits == .last ? 1 : tokens.count)
+        let logits = linear(model.lmHead, selected, tokens: counts.reduce(0, +))
+        let V = config.vocabSize
+        var results: [[Float]] = []
+        var start = 0
+        for count in counts {
+            results.append(Array(logits[start * V ..< (start + count) * V]))
+            start += count
+        }
+        return results
     }
 
     // MARK: loading
