@@ -19,8 +19,12 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Threads (default: one per CPU).")
     var threads: Int?
 
+    @Option(name: .long, help: "Also decode this many sequences together (one token each per step) and report the total tokens/s.")
+    var batch: Int = 1
+
     func validate() throws {
         guard promptTokens >= 1, newTokens >= 1 else { throw ValidationError("--prompt-tokens and --new-tokens must be ≥ 1") }
+        guard batch >= 1, batch <= 64 else { throw ValidationError("--batch must be in 1 ... 64") }
     }
 
     func run() throws {
@@ -57,6 +61,24 @@ struct BenchCommand: ParsableCommand {
         let active = Double(glm.activeWeightBytesPerToken)
         print(String(format: "weights/token %.1f MB read per decoded token = %.1f GB/s effective at the median step",
                      active / 1e6, active / median / 1e9))
+        if batch > 1 {
+            // Each sequence gets a short prompt of its own; then all decode together, one token each per step.
+            let caches = (0..<batch).map { _ in glm.makeCache(capacity: 8 + newTokens) }
+            var next = try glm.forward(batch: caches.enumerated().map { i, cache in
+                .init(tokens: Array(prompt.prefix(8)).map { ($0 + Int32(i)) % Int32(vocab) }, cache: cache)
+            })
+            let start = Date()
+            for _ in 0..<newTokens {
+                next = try glm.forward(batch: zip(caches, next).map { cache, logits in
+                    var best = 0
+                    for i in logits.indices where logits[i] > logits[best] { best = i }
+                    return .init(tokens: [Int32(best)], cache: cache)
+                })
+            }
+            let seconds = Date().timeIntervalSince(start)
+            print(String(format: "batch decode %d sequences x %d tokens in %.3f s = %.2f tokens/s in total", batch, newTokens,
+                         seconds, Double(batch * newTokens) / seconds))
+        }
         print("resident     \(residentMemory())")
     }
 
