@@ -62,15 +62,23 @@ struct MixtureOfExperts {
     let shared: FeedForward?
 
     /// `Σ_k w_k · expert_k(x) + shared(x)` per token; tokens routed to one expert run through it together.
-    func callAsFunction(_ x: [Float], tokens: Int, hidden: Int) -> [Float] {
+    func callAsFunction(_ x: [Float], tokens: Int, hidden: Int, trace: ((String, [Float]) -> Void)? = nil) -> [Float] {
         let logits = linear(router.weight, x, tokens: tokens)
         var assigned = [[(token: Int, weight: Float)]](repeating: [], count: experts.count)
+        var chosen: [Float] = [], weights: [Float] = []
         logits.withUnsafeBufferPointer { all in
             for t in 0..<tokens {
                 let row = UnsafeBufferPointer(rebasing: all[t * experts.count ..< (t + 1) * experts.count])
-                for (e, w) in router.route(logits: row) { assigned[e].append((t, w)) }
+                let route = router.route(logits: row)
+                for (e, w) in route { assigned[e].append((t, w)) }
+                if trace != nil {
+                    let sorted = route.sorted { $0.weight > $1.weight }
+                    chosen += sorted.map { Float($0.expert) }
+                    weights += sorted.map(\.weight)
+                }
             }
         }
+        trace?("router_logits", logits); trace?("topk_idx", chosen); trace?("topk_w", weights)
         // Every active expert (and the shared one) as (feed-forward, token rows, gathered input); the gate/up
         // products of all of them run as one pool job, then all down products as another.
         var work: [(ffn: FeedForward, rows: [(token: Int, weight: Float)], input: [Float])] = []
@@ -156,7 +164,7 @@ struct Transformer {
     /// Runs every sequence's tokens at positions `cache.count ..< cache.count + tokens.count` of its own cache,
     /// appending to it. The sequences' rows are stacked, so each weight matrix is streamed once for all of them;
     /// only attention runs per sequence. Returns the post-norm hidden states `[rows, H]` of all rows.
-    func hiddenStates(_ batch: [(tokens: [Int32], cache: KVCache)]) -> [Float] {
+    func hiddenStates(_ batch: [(tokens: [Int32], cache: KVCache)], trace: Trace? = nil) -> [Float] {
         var segments: [Segment] = []
         var row = 0
         for item in batch {
@@ -173,25 +181,38 @@ struct Transformer {
             }
         }
         for (l, layer) in layers.enumerated() {
+            trace?("layer_input", l, h)
             let a = Ops.rmsNorm(h, weight: layer.inputNorm, eps: eps)
-            Ops.add(&h, attention(layer.attention, a, tokens: T, layer: l, segments: segments))
+            trace?("attn_norm", l, a)
+            let attn = attention(layer.attention, a, tokens: T, layer: l, segments: segments, trace: trace)
+            trace?("attn_out", l, attn)
+            Ops.add(&h, attn)
             let m = Ops.rmsNorm(h, weight: layer.postAttentionNorm, eps: eps)
+            trace?("mlp_norm", l, m)
+            let out: [Float]
             switch layer.mlp {
-            case .dense(let mlp): Ops.add(&h, mlp(m, tokens: T))
-            case .moe(let moe): Ops.add(&h, moe(m, tokens: T, hidden: H))
+            case .dense(let mlp): out = mlp(m, tokens: T)
+            case .moe(let moe): out = moe(m, tokens: T, hidden: H, trace: trace.map { t in { t($0, l, $1) } })
             }
+            trace?("mlp_out", l, out)
+            Ops.add(&h, out)
+            trace?("out", l, h)
         }
         for segment in segments { segment.cache.advance(by: segment.tokens.count) }
-        return Ops.rmsNorm(h, weight: norm, eps: eps)
+        let normed = Ops.rmsNorm(h, weight: norm, eps: eps)
+        trace?("hidden_postnorm", layers.count, normed)
+        return normed
     }
 
     /// Self-attention of the stacked rows (model-spec §3.3): projections with bias → QK-norm → partial RoPE →
     /// each sequence's cache → causal GQA softmax over that cache → o_proj.
-    func attention(_ attn: Attention, _ a: [Float], tokens T: Int, layer: Int, segments: [Segment]) -> [Float] {
+    func attention(_ attn: Attention, _ a: [Float], tokens T: Int, layer: Int, segments: [Segment],
+                   trace: Trace? = nil) -> [Float] {
         let nH = config.numAttentionHeads, nKV = config.numKeyValueHeads, D = config.headDim
         let qkv = linearBatch([(attn.qProj, a, T, attn.qBias), (attn.kProj, a, T, attn.kBias), (attn.vProj, a, T, attn.vBias)])
         var q = qkv[0], k = qkv[1]
         let v = qkv[2]
+        trace?("q", layer, q); trace?("k", layer, k); trace?("v", layer, v)
         if let qNorm = attn.qNorm, let kNorm = attn.kNorm {
             Ops.rmsNormInPlace(&q, weight: qNorm, eps: eps)
             Ops.rmsNormInPlace(&k, weight: kNorm, eps: eps)
@@ -213,6 +234,11 @@ struct Transformer {
                 }
             }
         }
+        trace?("q_rope", layer, q); trace?("k_rope", layer, k); trace?("attn_ctx", layer, context)
         return linear(attn.oProj, context, tokens: T)
     }
 }
+
+/// Receives intermediate tensors (name, layer, row-major values) during a forward pass, for tests and debugging;
+/// names follow the fixtures' `reference.safetensors` (`attn_out`, `router_logits`, `topk_idx`, ...).
+typealias Trace = (String, Int, [Float]) -> Void

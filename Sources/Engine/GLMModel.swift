@@ -88,6 +88,10 @@ public final class GLMModel: @unchecked Sendable {
     /// in request order and equal (to float rounding) what separate `forward` calls give. Nothing is run and no
     /// cache changes if any request is invalid; every request needs its own cache.
     public func forward(batch: [ForwardRequest]) throws -> [[Float]] {
+        try forward(batch: batch, trace: nil)
+    }
+
+    func forward(batch: [ForwardRequest], trace: Trace?) throws -> [[Float]] {
         guard !batch.isEmpty else { throw EngineError.invalidArgument("forward needs at least one request") }
         var seen = Set<ObjectIdentifier>()
         for request in batch {
@@ -106,7 +110,7 @@ public final class GLMModel: @unchecked Sendable {
                 throw EngineError.cacheFull(count: cache.count, adding: request.tokens.count, capacity: cache.capacity)
             }
         }
-        let hidden = model.hiddenStates(batch.map { ($0.tokens, $0.cache) })
+        let hidden = model.hiddenStates(batch.map { ($0.tokens, $0.cache) }, trace: trace)
         // lm_head only on the rows whose logits were asked for, all in one pass.
         let H = config.hiddenSize
         var selected: [Float] = []
