@@ -16,7 +16,7 @@ The script streams: it plans every shard's header first, then generates each ten
 file, so memory stays at a few tens of MB whatever the model size. numpy is the only dependency.
 
 Example (the default, about 5.5 GB):  python3 Scripts/make_random_glm.py --output Models/random-glm
-Small smoke test:  python3 Scripts/make_random_glm.py --output /tmp/g --hidden-size 64 --layers 3 --experts 8 \
+Small smoke test:  python3 Scripts/make_random_glm.py --output Models/tiny-random --hidden-size 64 --layers 3 --experts 8 \
     --active-experts 2 --moe-intermediate 32 --intermediate 128 --heads 4 --kv-heads 2 --head-dim 16 --vocab 512
 """
 

@@ -16,13 +16,13 @@ final class FP8ScaleTests: XCTestCase {
     private let prefix = "model.layers.92.shared_head.head"
 
     private func checkpoint(weightShape: [Int], scaleShape: [Int], scales: [Float],
-                            weightDType: DType = .f8e4m3) throws -> Checkpoint {
+                            weightDType: DType = .f8e4m3, scaleSuffix: String = "_scale") throws -> Checkpoint {
         let count = weightShape.reduce(1, *)
         var writer = SafeTensorsWriter()
         let codes = (0..<count).map { UInt8(truncatingIfNeeded: 0x30 + $0 % 0x40) }
         try writer.add(name: "\(prefix).weight", dtype: weightDType, shape: weightShape,
                        bytes: weightDType == .f8e4m3 ? codes : [UInt8](repeating: 0, count: count * weightDType.byteSize))
-        try writer.add(name: "\(prefix).weight_scale", bfloat16From: scales, shape: scaleShape)
+        try writer.add(name: "\(prefix).weight\(scaleSuffix)", bfloat16From: scales, shape: scaleShape)
         try writer.add(name: "model.norm.weight", floats: [1, 1], shape: [2])
         try writer.write(to: directory.appendingPathComponent("model.safetensors"))
         return try Checkpoint(directory: directory)
@@ -54,6 +54,17 @@ final class FP8ScaleTests: XCTestCase {
         XCTAssertEqual(scaled.scaleIndex(row: 128, column: 0), 1)
         let values = try scaled.dequantized()
         XCTAssertEqual(values[129 * 4 + 1], FloatDecoding.f8e4m3(scaled.weight.bytes[129 * 4 + 1]) * 5)
+    }
+
+    func testDeepSeekStyleScaleInverseIsAMultiplier() throws {
+        let model = try checkpoint(weightShape: [256, 256], scaleShape: [2, 2], scales: [1, 2, 4, 8],
+                                   scaleSuffix: "_scale_inv")
+        let scaled = try XCTUnwrap(try model.scaledWeight(named: "\(prefix).weight"))
+        XCTAssertEqual(scaled.scale.name, "\(prefix).weight_scale_inv")
+        XCTAssertEqual(scaled.layout, .blocks(rows: 128, columns: 128))
+        let values = try scaled.dequantized()
+        let index = 200 * 256 + 130   // block (1, 1)
+        XCTAssertEqual(values[index], FloatDecoding.f8e4m3(scaled.weight.bytes[index]) * 8)
     }
 
     func testMisshapedScaleIsRejected() throws {

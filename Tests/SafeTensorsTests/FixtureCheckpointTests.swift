@@ -29,6 +29,14 @@ final class FixtureCheckpointTests: XCTestCase {
         }
     }
 
+    func testViewsOutliveTheirCheckpoint() throws {
+        let directory = FixturePaths.model("tiny-f32")
+        let view = try Checkpoint(directory: directory).tensor(named: "model.norm.weight")
+        let again = try Checkpoint(directory: directory).tensor(named: "model.norm.weight").floats()
+        XCTAssertEqual(try view.floats(), again)
+        XCTAssertEqual(view.elementCount, 64)
+    }
+
     func testGLM46LayoutKeepsMTPInItsOwnFile() throws {
         let checkpoint = try Checkpoint(directory: FixturePaths.model("tiny-bf16"))
         let mtpNames = checkpoint.tensorNames.filter { $0.hasPrefix("model.layers.4.") }

@@ -65,6 +65,15 @@ final class HostileCheckpointTests: XCTestCase {
         XCTAssertEqual(checkpointError()?.problem, "missing 'weight_map' object")
     }
 
+    func testEmptyWeightMapAndMissingFolder() throws {
+        try writeIndex([:])
+        XCTAssertEqual(checkpointError()?.problem, "'weight_map' is empty")
+        let missing = directory.appendingPathComponent("no-such-model")
+        XCTAssertThrowsError(try Checkpoint(directory: missing)) { error in
+            XCTAssertEqual("\(error)", "no-such-model: model folder does not exist or is not a folder")
+        }
+    }
+
     func testIndexCannotPointOutsideTheFolder() throws {
         try writeIndex(["a": "../model.safetensors"])
         let error = try XCTUnwrap(checkpointError())

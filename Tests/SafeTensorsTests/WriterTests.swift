@@ -70,6 +70,19 @@ final class WriterTests: XCTestCase {
         XCTAssertThrowsError(try writer.add(name: "c", floats: [], shape: [-1, 0]))
     }
 
+    func testWriteReplacesAnExistingFileAndLeavesNoTemporaryFiles() throws {
+        let url = directory.appendingPathComponent("logits.safetensors")
+        for value: Float in [1, 2] {
+            var writer = SafeTensorsWriter()
+            try writer.add(name: "logits", floats: [value, value], shape: [1, 2])
+            try writer.write(to: url)
+        }
+        // The view outlives the file object it came from: it keeps the mapping alive.
+        let view = try SafeTensorsFile(url: url).tensor(named: "logits")
+        XCTAssertEqual(try view.floats(), [2, 2])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path), ["logits.safetensors"])
+    }
+
     func testWriteToMissingDirectoryThrows() throws {
         var writer = SafeTensorsWriter()
         try writer.add(name: "a", floats: [1], shape: [1])
