@@ -26,12 +26,15 @@ final class OutputParserFuzzTests: XCTestCase {
             let text = (0..<Int.random(in: 1...14, using: &rng))
                 .map { _ in Self.pieces.randomElement(using: &rng) ?? "" }.joined()
             let reasoning = Bool.random(using: &rng)
+            let streaming: GLMOutputParser.ToolCallStreaming = Bool.random(using: &rng) ? .incremental : .wholeCall
             var n = 0
             let whole = GLMOutputParser.parse(text, tools: OutputParserTests.weatherTools, parseReasoning: reasoning,
-                                              parseToolCalls: true, makeID: { n += 1; return "id\(n)" })
+                                              parseToolCalls: true, toolCallStreaming: streaming,
+                                              makeID: { n += 1; return "id\(n)" })
             var m = 0
             var parser = GLMOutputParser(tools: OutputParserTests.weatherTools, parseReasoning: reasoning,
-                                         parseToolCalls: true, makeID: { m += 1; return "id\(m)" })
+                                         parseToolCalls: true, toolCallStreaming: streaming,
+                                         makeID: { m += 1; return "id\(m)" })
             let scalars = Array(text.unicodeScalars)
             var deltas: [OutputDelta] = []
             var i = 0
@@ -41,7 +44,15 @@ final class OutputParserFuzzTests: XCTestCase {
                 i = j
             }
             deltas += parser.finish()
-            XCTAssertEqual(ParsedOutput(deltas: deltas), whole, text.debugDescription)
+            XCTAssertEqual(ParsedOutput(deltas: deltas), whole, "\(streaming) \(text.debugDescription)")
+            // When every call is well-formed (the whole-call parse keeps no `<tool_call>` as content), both modes agree.
+            var k = 0
+            let wholeCall = GLMOutputParser.parse(text, tools: OutputParserTests.weatherTools, parseReasoning: reasoning,
+                                                  parseToolCalls: true, toolCallStreaming: .wholeCall,
+                                                  makeID: { k += 1; return "id\(k)" })
+            if !wholeCall.content.contains("<tool_call>") {
+                XCTAssertEqual(ParsedOutput(deltas: deltas), wholeCall, "\(streaming) \(text.debugDescription)")
+            }
             // Without calls, no non-whitespace text disappears (only `<think>`/`</think>` markers and whitespace).
             if whole.toolCalls.isEmpty {
                 let kept = (whole.reasoning ?? "") + whole.content
