@@ -1,1 +1,0 @@
-// JSON module placeholder; replaced by the module's real sources.
