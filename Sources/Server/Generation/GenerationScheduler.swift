@@ -1,0 +1,149 @@
+import Foundation
+
+/// Runs generations one at a time on a single worker thread that owns the model (the engine is not
+/// reentrant). Jobs wait in a bounded FIFO queue. The KV cache of the previous job is kept; a new job
+/// truncates it to the longest common prefix with its prompt and computes only the rest.
+public final class GenerationScheduler: @unchecked Sendable {
+    public enum SubmitError: Error { case queueFull, shuttingDown }
+
+    private let model: LanguageModel
+    private let contextSize: Int
+    private let maxQueue: Int
+    private let prefillChunk: Int
+    private let condition = NSCondition()
+    private var queue: [GenerationJob] = []
+    private var stopping = false
+    private var worker: Thread?
+    private let finished = DispatchSemaphore(value: 0)
+
+    // Owned by the worker thread.
+    private var session: InferenceSession?
+    private var sessionTokens: [Int] = []
+
+    /// - Parameters:
+    ///   - contextSize: tokens per sequence (prompt + generated).
+    ///   - maxQueue: jobs that may wait while one runs; more are refused with `queueFull`.
+    ///   - prefillChunk: prompt tokens computed per step, between which cancellation is checked.
+    public init(model: LanguageModel, contextSize: Int, maxQueue: Int, prefillChunk: Int = 256) {
+        self.model = model
+        self.contextSize = contextSize
+        self.maxQueue = maxQueue
+        self.prefillChunk = max(1, prefillChunk)
+    }
+
+    public func start() {
+        let thread = Thread { [self] in workerLoop() }
+        thread.name = "glmserve-generation"
+        thread.stackSize = 8 << 20
+        worker = thread
+        thread.start()
+    }
+
+    /// Queues `job`; its events then arrive through `job.nextEvent`.
+    public func submit(_ job: GenerationJob) throws {
+        condition.lock(); defer { condition.unlock() }
+        if stopping { throw SubmitError.shuttingDown }
+        if queue.count >= maxQueue { throw SubmitError.queueFull }
+        queue.append(job)
+        condition.broadcast()
+    }
+
+    /// Jobs waiting (not counting the running one).
+    public var waitingJobs: Int {
+        condition.lock(); defer { condition.unlock() }
+        return queue.count
+    }
+
+    /// Cancels waiting jobs, lets the running one see cancellation, and waits for the worker to end.
+    public func stop() {
+        condition.lock()
+        stopping = true
+        let waiting = queue
+        queue.removeAll()
+        condition.broadcast()
+        condition.unlock()
+        for job in waiting {
+            job.cancel()
+            job.emit(.finished(.cancelled))
+        }
+        if worker != nil { finished.wait() }
+        worker = nil
+    }
+
+    private func workerLoop() {
+        while let job = nextJob() {
+            run(job)
+        }
+        finished.signal()
+    }
+
+    private func nextJob() -> GenerationJob? {
+        condition.lock(); defer { condition.unlock() }
+        while queue.isEmpty && !stopping { condition.wait() }
+        if stopping { return nil }
+        return queue.removeFirst()
+    }
+
+    private func run(_ job: GenerationJob) {
+        if job.isCancelled || stopping { job.emit(.finished(.cancelled)); return }
+        do {
+            let cause = try generate(job)
+            job.emit(.finished(cause))
+        } catch {
+            // The cache may hold a partial step; start clean next time.
+            session = nil
+            sessionTokens = []
+            job.emit(.failed("generation failed: \(error)"))
+        }
+    }
+
+    private var isStopping: Bool {
+        condition.lock(); defer { condition.unlock() }
+        return stopping
+    }
+
+    private func generate(_ job: GenerationJob) throws -> FinishCause {
+        let prompt = job.promptTokens
+        guard !prompt.isEmpty, prompt.count < contextSize else { return .length }
+
+        // Reuse the cached prefix; at least one prompt token is recomputed to get fresh logits.
+        if session == nil {
+            session = try model.makeSession(capacity: contextSize)
+            sessionTokens = []
+        }
+        guard let session else { return .length }
+        var common = 0
+        let limit = min(sessionTokens.count, prompt.count - 1, session.count)
+        while common < limit && sessionTokens[common] == prompt[common] { common += 1 }
+        session.truncate(to: common)
+        sessionTokens.removeLast(sessionTokens.count - common)
+        job.setCachedPromptTokens(common)
+
+        // Prefill in chunks, checking for cancellation between them.
+        var logits: [Float] = []
+        var position = common
+        while position < prompt.count {
+            if job.isCancelled || isStopping { return .cancelled }
+            let end = min(prompt.count, position + prefillChunk)
+            let chunk = Array(prompt[position..<end])
+            logits = try session.append(chunk)
+            sessionTokens.append(contentsOf: chunk)
+            position = end
+        }
+
+        // Decode.
+        var sampler = Sampler(parameters: job.sampling)
+        var generated = 0
+        while true {
+            if job.isCancelled || isStopping { return .cancelled }
+            let token = sampler.sample(logits)
+            if job.stopTokenIDs.contains(token) { return .stopToken }
+            sampler.accept(token)
+            job.emit(.token(token))
+            generated += 1
+            if generated >= job.maxNewTokens || session.count >= session.capacity { return .length }
+            logits = try session.append([token])
+            sessionTokens.append(token)
+        }
+    }
+}
