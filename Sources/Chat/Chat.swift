@@ -1,1 +1,0 @@
-// Chat module placeholder; replaced by the module's real sources.

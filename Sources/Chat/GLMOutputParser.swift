@@ -1,0 +1,277 @@
+import JSON
+
+/// Splits a GLM-4.5/4.6 model's generated text (decoded with its added tokens kept) into reasoning, content and
+/// tool calls — incrementally (`feed` / `finish`) or at once (`parse`). Both give the same result: `parse` is
+/// `feed(text) + finish()`.
+///
+/// Rules (protocol.md §6–7):
+/// - With `parseReasoning`, the output may open (after whitespace) with `<think>`; the reasoning runs to `</think>`,
+///   or to a `<tool_call>` (which then ends the reasoning), or to the end of the text (truncated while thinking).
+///   Without it (thinking off: the prompt already holds `<think></think>`), everything is content.
+/// - Reasoning and content are trimmed: leading whitespace is dropped, and whitespace is held back until more text
+///   follows, so a run of whitespace at the end, or just before a tool call, is never sent.
+/// - With `parseToolCalls`, each `<tool_call>NAME<arg_key>K</arg_key><arg_value>V</arg_value>…</tool_call>` becomes a
+///   tool call: a `toolCallStart` (id `call_…`, name) and then one `toolCallArguments` with the whole JSON object
+///   (values typed by the tool's schema, `ToolArgumentTyping`). A call is held until its `</tool_call>`, so that a
+///   malformed call can still be returned as content. `</tool_call>` inside an `<arg_value>` does not end the call.
+/// - Returned as plain content, never dropped: malformed calls, calls still open at the end of the text, and calls
+///   naming a tool the request did not declare (when it declared any; with no tools every name is accepted).
+/// - Text that might still become a marker (a trailing `<thi`, `</tool_c`) is held back until it is resolved.
+public struct GLMOutputParser {
+    private enum Mode { case start, reasoning, content, toolCall }
+    private enum TextKind { case reasoning, content }
+
+    static let thinkOpen = Array("<think>".utf8), thinkClose = Array("</think>".utf8)
+    static let toolCallOpen = Array("<tool_call>".utf8), toolCallClose = Array("</tool_call>".utf8)
+
+    public let parseReasoning: Bool
+    public let parseToolCalls: Bool
+    private let typing: ToolArgumentTyping
+    private let makeID: () -> String
+
+    private var mode: Mode
+    private var pending: [UInt8] = []
+    private var heldWhitespace: [UInt8] = []
+    private var reasoningStarted = false
+    private var contentStarted = false
+    private var reasoningEndedByToolCall = false
+    private var whitespaceBeforeToolCall: [UInt8] = []
+    private var toolBuffer: [UInt8] = []
+    private var toolScan = 0
+    private var toolInValue = false
+    private var nextToolIndex = 0
+    private var finished = false
+    private var out: [OutputDelta] = []
+
+    public init(tools: JSONValue?, parseReasoning: Bool = true, parseToolCalls: Bool = true) {
+        self.init(tools: tools, parseReasoning: parseReasoning, parseToolCalls: parseToolCalls,
+                  makeID: ToolCallID.random)
+    }
+
+    /// `makeID` makes the tool-call ids (deterministic ids for tests).
+    public init(tools: JSONValue?, parseReasoning: Bool, parseToolCalls: Bool, makeID: @escaping () -> String) {
+        self.parseReasoning = parseReasoning
+        self.parseToolCalls = parseToolCalls
+        self.typing = ToolArgumentTyping(tools: tools)
+        self.makeID = makeID
+        self.mode = parseReasoning ? .start : .content
+    }
+
+    /// Consumes the next piece of generated text; returns what can be sent now.
+    public mutating func feed(_ text: String) -> [OutputDelta] {
+        guard !finished else { return [] }
+        pending.append(contentsOf: text.utf8)
+        process(final: false)
+        return takeOutput()
+    }
+
+    /// Ends the text: flushes what was held back (an unfinished marker or call becomes content).
+    public mutating func finish() -> [OutputDelta] {
+        guard !finished else { return [] }
+        process(final: true)
+        finished = true
+        return takeOutput()
+    }
+
+    /// Parses a whole generated text.
+    public static func parse(_ text: String, tools: JSONValue?) -> ParsedOutput {
+        parse(text, tools: tools, parseReasoning: true, parseToolCalls: true)
+    }
+
+    public static func parse(_ text: String, tools: JSONValue?, parseReasoning: Bool, parseToolCalls: Bool,
+                             makeID: @escaping () -> String = ToolCallID.random) -> ParsedOutput {
+        var parser = GLMOutputParser(tools: tools, parseReasoning: parseReasoning, parseToolCalls: parseToolCalls,
+                                     makeID: makeID)
+        let deltas = parser.feed(text) + parser.finish()
+        return ParsedOutput(deltas: deltas)
+    }
+
+    // MARK: - State machine
+
+    private mutating func process(final: Bool) {
+        while true {
+            switch mode {
+            case .start:
+                let skip = pending.prefix { ToolCallBody.isASCIISpace($0) }.count
+                pending.removeFirst(skip)
+                if pending.isEmpty { return }
+                if ToolCallBody.starts(pending, with: Self.thinkOpen, at: 0) {
+                    pending.removeFirst(Self.thinkOpen.count)
+                    mode = .reasoning
+                    continue
+                }
+                if !final && pending.count < Self.thinkOpen.count && Self.thinkOpen.starts(with: pending) { return }
+                mode = .content
+
+            case .reasoning:
+                var markers = [Self.thinkClose]
+                if parseToolCalls { markers.append(Self.toolCallOpen) }
+                guard let (at, marker) = earliest(markers) else {
+                    flush(as: .reasoning, markers: markers, final: final)
+                    return
+                }
+                emit(pending[..<at], as: .reasoning)
+                heldWhitespace = []
+                pending.removeFirst(at + marker.count)
+                if marker == Self.thinkClose {
+                    mode = .content
+                } else {
+                    reasoningEndedByToolCall = true
+                    beginToolCall()
+                }
+
+            case .content:
+                var markers: [[UInt8]] = []
+                if parseToolCalls { markers.append(Self.toolCallOpen) }
+                if reasoningEndedByToolCall { markers.append(Self.thinkClose) }  // a late `</think>`: dropped
+                guard let (at, marker) = earliest(markers) else {
+                    flush(as: .content, markers: markers, final: final)
+                    return
+                }
+                emit(pending[..<at], as: .content)
+                pending.removeFirst(at + marker.count)
+                if marker == Self.toolCallOpen {
+                    whitespaceBeforeToolCall = heldWhitespace
+                    heldWhitespace = []
+                    beginToolCall()
+                }
+
+            case .toolCall:
+                toolBuffer.append(contentsOf: pending)
+                pending = []
+                if let end = scanForToolCallEnd() {
+                    pending = Array(toolBuffer[(end + Self.toolCallClose.count)...])
+                    completeToolCall(body: Array(toolBuffer[..<end]), terminated: true)
+                    mode = .content
+                    continue
+                }
+                if final {
+                    completeToolCall(body: toolBuffer, terminated: false)
+                    mode = .content
+                    continue
+                }
+                return
+            }
+        }
+    }
+
+    /// Emits all pending text but a possible marker prefix (or everything when final).
+    private mutating func flush(as kind: TextKind, markers: [[UInt8]], final: Bool) {
+        let hold = final ? 0 : partialMarkerLength(markers)
+        emit(pending[..<(pending.count - hold)], as: kind)
+        pending.removeFirst(pending.count - hold)
+        if final { heldWhitespace = [] }
+    }
+
+    /// The earliest occurrence of any marker in `pending`.
+    private func earliest(_ markers: [[UInt8]]) -> (Int, [UInt8])? {
+        var best: (Int, [UInt8])? = nil
+        for marker in markers {
+            if let i = ToolCallBody.find(marker, in: pending, from: 0), i < (best?.0 ?? Int.max) { best = (i, marker) }
+        }
+        return best
+    }
+
+    /// Length of the longest suffix of `pending` that is a proper prefix of a marker.
+    private func partialMarkerLength(_ markers: [[UInt8]]) -> Int {
+        let longest = markers.map(\.count).max() ?? 0
+        var k = min(longest - 1, pending.count)
+        while k > 0 {
+            let suffix = pending[(pending.count - k)...]
+            if markers.contains(where: { $0.count > k && $0.starts(with: suffix) }) { return k }
+            k -= 1
+        }
+        return 0
+    }
+
+    /// Sends text, dropping leading whitespace of a new section and holding back trailing whitespace.
+    private mutating func emit(_ bytes: ArraySlice<UInt8>, as kind: TextKind) {
+        var text = bytes
+        let started = kind == .reasoning ? reasoningStarted : contentStarted
+        if !started { text = text.drop { ToolCallBody.isASCIISpace($0) } }
+        guard let last = text.lastIndex(where: { !ToolCallBody.isASCIISpace($0) }) else {
+            if started { heldWhitespace.append(contentsOf: text) }
+            return
+        }
+        let piece = String(decoding: heldWhitespace + Array(text[...last]), as: UTF8.self)
+        heldWhitespace = Array(text[(last + 1)...])
+        switch kind {
+        case .reasoning:
+            reasoningStarted = true
+            out.append(.reasoning(piece))
+        case .content:
+            contentStarted = true
+            out.append(.content(piece))
+        }
+    }
+
+    private mutating func beginToolCall() {
+        mode = .toolCall
+        toolBuffer = []
+        toolScan = 0
+        toolInValue = false
+    }
+
+    /// Finds `</tool_call>` in the call text, skipping over `<arg_value>…</arg_value>` spans.
+    private mutating func scanForToolCallEnd() -> Int? {
+        while true {
+            if toolInValue {
+                if let close = ToolCallBody.find(ToolCallBody.argValueClose, in: toolBuffer, from: toolScan) {
+                    toolInValue = false
+                    toolScan = close + ToolCallBody.argValueClose.count
+                    continue
+                }
+                toolScan = max(toolScan, toolBuffer.count - ToolCallBody.argValueClose.count + 1)
+                return nil
+            }
+            let end = ToolCallBody.find(Self.toolCallClose, in: toolBuffer, from: toolScan)
+            let value = ToolCallBody.find(ToolCallBody.argValueOpen, in: toolBuffer, from: toolScan)
+            if let end, end < (value ?? Int.max) { return end }
+            if let value {
+                toolInValue = true
+                toolScan = value + ToolCallBody.argValueOpen.count
+                continue
+            }
+            toolScan = max(toolScan, toolBuffer.count - Self.toolCallClose.count + 1)
+            return nil
+        }
+    }
+
+    private mutating func completeToolCall(body: [UInt8], terminated: Bool) {
+        toolBuffer = []
+        if terminated, let call = ToolCallBody.parse(body),
+           typing.toolNames.isEmpty || typing.toolNames.contains(call.name) {
+            var arguments = JSONObject()
+            for (key, raw) in call.arguments {
+                arguments[key] = typing.value(tool: call.name, key: key, raw: raw)
+            }
+            out.append(.toolCallStart(index: nextToolIndex, id: makeID(), name: call.name))
+            out.append(.toolCallArguments(index: nextToolIndex, fragment: JSONValue.object(arguments).pythonDumps()))
+            nextToolIndex += 1
+            whitespaceBeforeToolCall = []
+            return
+        }
+        // Not a usable call: the text goes out as content, with the whitespace that preceded it.
+        heldWhitespace = whitespaceBeforeToolCall
+        whitespaceBeforeToolCall = []
+        let raw = Self.toolCallOpen + body + (terminated ? Self.toolCallClose : [])
+        emit(raw[...], as: .content)
+    }
+
+    /// Hands out the deltas gathered so far, merging neighbours of the same kind.
+    private mutating func takeOutput() -> [OutputDelta] {
+        var merged: [OutputDelta] = []
+        for delta in out {
+            switch (merged.last, delta) {
+            case (.reasoning(let a)?, .reasoning(let b)):
+                merged[merged.count - 1] = .reasoning(a + b)
+            case (.content(let a)?, .content(let b)):
+                merged[merged.count - 1] = .content(a + b)
+            default:
+                merged.append(delta)
+            }
+        }
+        out = []
+        return merged
+    }
+}
