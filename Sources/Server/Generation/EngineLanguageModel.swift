@@ -28,6 +28,6 @@ final class EngineSession: InferenceSession {
     func truncate(to count: Int) { cache.truncate(to: count) }
 
     func append(_ tokens: [Int]) throws -> [Float] {
-        try model.forward(tokens.map { Int32(truncatingIfNeeded: $0) }, cache: cache, logits: .last)
+        try model.forward(tokens.map { Int32(exactly: $0) ?? -1 }, cache: cache, logits: .last)
     }
 }
