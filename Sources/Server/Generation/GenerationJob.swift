@@ -1,7 +1,7 @@
 import Foundation
 
 /// Why generation ended.
-public enum FinishCause: Sendable, Equatable {
+public enum FinishCause: Sendable, Hashable {
     /// The model produced a stop token.
     case stopToken
     /// `max_tokens` reached, or the context is full.

@@ -13,10 +13,12 @@ public final class GenerationScheduler: @unchecked Sendable {
     private let condition = NSCondition()
     private var queue: [GenerationJob] = []
     private var stopping = false
+    private var busy = false
     private var worker: Thread?
     private let finished = DispatchSemaphore(value: 0)
 
     // Owned by the worker thread.
+    private var finishCounts: [FinishCause: Int] = [:]
     private var session: InferenceSession?
     private var sessionTokens: [Int] = []
 
@@ -43,7 +45,7 @@ public final class GenerationScheduler: @unchecked Sendable {
     public func submit(_ job: GenerationJob) throws {
         condition.lock(); defer { condition.unlock() }
         if stopping { throw SubmitError.shuttingDown }
-        if queue.count >= maxQueue { throw SubmitError.queueFull }
+        if queue.count + (busy ? 1 : 0) > maxQueue { throw SubmitError.queueFull }
         queue.append(job)
         condition.broadcast()
     }
@@ -52,6 +54,16 @@ public final class GenerationScheduler: @unchecked Sendable {
     public var waitingJobs: Int {
         condition.lock(); defer { condition.unlock() }
         return queue.count
+    }
+
+    /// How many jobs ended with each cause so far (for tests and logs).
+    public func finishedJobs(_ cause: FinishCause) -> Int {
+        condition.lock(); defer { condition.unlock() }
+        return finishCounts[cause, default: 0]
+    }
+
+    private func record(_ cause: FinishCause) {
+        condition.lock(); finishCounts[cause, default: 0] += 1; condition.unlock()
     }
 
     /// Cancels waiting jobs, lets the running one see cancellation, and waits for the worker to end.
@@ -73,6 +85,7 @@ public final class GenerationScheduler: @unchecked Sendable {
     private func workerLoop() {
         while let job = nextJob() {
             run(job)
+            condition.lock(); busy = false; condition.unlock()
         }
         finished.signal()
     }
@@ -81,13 +94,15 @@ public final class GenerationScheduler: @unchecked Sendable {
         condition.lock(); defer { condition.unlock() }
         while queue.isEmpty && !stopping { condition.wait() }
         if stopping { return nil }
+        busy = true
         return queue.removeFirst()
     }
 
     private func run(_ job: GenerationJob) {
-        if job.isCancelled || stopping { job.emit(.finished(.cancelled)); return }
+        if job.isCancelled || isStopping { record(.cancelled); job.emit(.finished(.cancelled)); return }
         do {
             let cause = try generate(job)
+            record(cause)
             job.emit(.finished(cause))
         } catch {
             // The cache may hold a partial step; start clean next time.
