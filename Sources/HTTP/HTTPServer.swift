@@ -56,7 +56,7 @@ public final class HTTPServer: @unchecked Sendable {
                 loop.run()
                 state.closeConnection()
             }
-            thread.stackSize = 1 << 20
+            thread.stackSize = 4 << 20
             thread.start()
         }
         let deadline = Date().addingTimeInterval(configuration.shutdownGracePeriod)

@@ -55,7 +55,7 @@ public final class GLMServer: @unchecked Sendable {
         self.model = ServedModel(id: id, tokenizer: tokenizer, defaults: defaults,
                                  modelEOSTokenIDs: glm.config.eosTokenIds,
                                  languageModel: EngineLanguageModel(model: glm), contextSize: contextSize,
-                                 maxQueue: options.maxQueue)
+                                 maxQueue: options.maxQueue, log: options.http.log)
         self.options = options
         self.weightBytes = glm.weightBytes
         let router = APIRouter(model: model, apiKey: options.apiKey)

@@ -20,7 +20,8 @@ public final class ServedModel: @unchecked Sendable {
     static let turnTokens = ["<|endoftext|>", "<|user|>", "<|observation|>", "<|system|>", "<|assistant|>"]
 
     public init(id: String, tokenizer: Tokenizer, defaults: GenerationDefaults, modelEOSTokenIDs: [Int],
-                languageModel: LanguageModel, contextSize: Int, maxQueue: Int) {
+                languageModel: LanguageModel, contextSize: Int, maxQueue: Int,
+                log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.id = id
         self.tokenizer = tokenizer
         self.defaults = defaults
@@ -32,7 +33,8 @@ public final class ServedModel: @unchecked Sendable {
         self.contextSize = contextSize
         self.vocabularySize = languageModel.vocabularySize
         self.created = Int(Date().timeIntervalSince1970)
-        self.scheduler = GenerationScheduler(model: languageModel, contextSize: contextSize, maxQueue: maxQueue)
+        self.scheduler = GenerationScheduler(model: languageModel, contextSize: contextSize, maxQueue: maxQueue,
+                                             log: log)
         scheduler.start()
     }
 

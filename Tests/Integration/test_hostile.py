@@ -74,8 +74,15 @@ def test_disconnect_mid_stream(server, stop_token_bias):
         chunk = sock.recv(4096)
         assert chunk, "stream ended early"
         received += chunk
+    cancelled_before = sum("generation cancelled" in line for line in server.log)
     sock.close()
-    assert_healthy(server)   # queued behind the cancelled stream: only answers if it was cancelled
+    # The worker logs the cancellation; without it the stream would run on to the end of the context.
+    for _ in range(600):
+        if sum("generation cancelled" in line for line in server.log) > cancelled_before:
+            break
+        time.sleep(0.05)
+    assert sum("generation cancelled" in line for line in server.log) == cancelled_before + 1, server.log[-5:]
+    assert_healthy(server)
 
 
 def test_thirty_two_concurrent_connections(server):
@@ -117,3 +124,25 @@ def test_api_key_from_environment():
                                             max_tokens=2).object == "chat.completion"
     finally:
         assert keyed.stop() == 0
+
+
+def test_deeply_nested_json(server):
+    deep = "[" * 100_000 + "]" * 100_000
+    reply = http("POST", server.base_url + "/v1/chat/completions", content=('{"messages": ' + deep + "}").encode())
+    assert reply.status_code == 400
+    nested_tool = {"type": "object", "properties": {}}
+    for _ in range(400):
+        nested_tool = {"type": "object", "properties": {"x": nested_tool}}
+    tools = [{"type": "function", "function": {"name": "deep", "parameters": nested_tool}}]
+    reply = http("POST", server.base_url + "/v1/chat/completions",
+                 {"model": MODEL_ID, "messages": [{"role": "user", "content": "x"}], "tools": tools, "max_tokens": 2})
+    assert reply.status_code in (200, 400), reply.text
+    assert_healthy(server)
+
+
+def test_garbage_bytes(server):
+    sock = raw_connection(server)
+    sock.sendall(bytes(range(256)) * 4 + b"\r\n\r\n")
+    assert read_status(sock) == 400
+    sock.close()
+    assert_healthy(server)

@@ -10,6 +10,7 @@ public final class GenerationScheduler: @unchecked Sendable {
     private let contextSize: Int
     private let maxQueue: Int
     private let prefillChunk: Int
+    private let log: @Sendable (String) -> Void
     private let condition = NSCondition()
     private var queue: [GenerationJob] = []
     private var stopping = false
@@ -26,7 +27,10 @@ public final class GenerationScheduler: @unchecked Sendable {
     ///   - contextSize: tokens per sequence (prompt + generated).
     ///   - maxQueue: jobs that may wait while one runs; more are refused with `queueFull`.
     ///   - prefillChunk: prompt tokens computed per step, between which cancellation is checked.
-    public init(model: LanguageModel, contextSize: Int, maxQueue: Int, prefillChunk: Int = 256) {
+    ///   - log: receives one line per finished generation (token counts, cause, speed).
+    public init(model: LanguageModel, contextSize: Int, maxQueue: Int, prefillChunk: Int = 256,
+                log: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.log = log
         self.model = model
         self.contextSize = contextSize
         self.maxQueue = maxQueue
@@ -99,15 +103,23 @@ public final class GenerationScheduler: @unchecked Sendable {
     }
 
     private func run(_ job: GenerationJob) {
-        if job.isCancelled || isStopping { record(.cancelled); job.emit(.finished(.cancelled)); return }
+        if job.isCancelled || isStopping {
+            record(.cancelled)
+            log("generation cancelled before it started")
+            job.emit(.finished(.cancelled))
+            return
+        }
+        var stats = GenerationStatistics()
         do {
-            let cause = try generate(job)
+            let cause = try generate(job, &stats)
             record(cause)
+            log(stats.summary(cause))
             job.emit(.finished(cause))
         } catch {
             // The cache may hold a partial step; start clean next time.
             session = nil
             sessionTokens = []
+            log("generation failed: \(error)")
             job.emit(.failed("generation failed: \(error)"))
         }
     }
@@ -117,7 +129,7 @@ public final class GenerationScheduler: @unchecked Sendable {
         return stopping
     }
 
-    private func generate(_ job: GenerationJob) throws -> FinishCause {
+    private func generate(_ job: GenerationJob, _ stats: inout GenerationStatistics) throws -> FinishCause {
         let prompt = job.promptTokens
         guard !prompt.isEmpty, prompt.count < contextSize else { return .length }
 
@@ -133,10 +145,14 @@ public final class GenerationScheduler: @unchecked Sendable {
         session.truncate(to: common)
         sessionTokens.removeLast(sessionTokens.count - common)
         job.setCachedPromptTokens(common)
+        stats.promptTokens = prompt.count
+        stats.cachedTokens = common
 
         // Prefill in chunks, checking for cancellation between them.
         var logits: [Float] = []
         var position = common
+        let prefillStart = Date()
+        defer { stats.prefillSeconds = Date().timeIntervalSince(prefillStart) - stats.decodeSeconds }
         while position < prompt.count {
             if job.isCancelled || isStopping { return .cancelled }
             let end = min(prompt.count, position + prefillChunk)
@@ -149,6 +165,11 @@ public final class GenerationScheduler: @unchecked Sendable {
         // Decode.
         var sampler = Sampler(parameters: job.sampling)
         var generated = 0
+        let decodeStart = Date()
+        defer {
+            stats.decodeSeconds = Date().timeIntervalSince(decodeStart)
+            stats.generatedTokens = generated
+        }
         while true {
             if job.isCancelled || isStopping { return .cancelled }
             let token = sampler.sample(logits)
@@ -160,5 +181,22 @@ public final class GenerationScheduler: @unchecked Sendable {
             logits = try session.append([token])
             sessionTokens.append(token)
         }
+    }
+}
+
+/// Counts and timings of one generation, for the log.
+struct GenerationStatistics {
+    var promptTokens = 0
+    var cachedTokens = 0
+    var prefillSeconds = 0.0
+    var generatedTokens = 0
+    var decodeSeconds = 0.0
+
+    func summary(_ cause: FinishCause) -> String {
+        let computed = promptTokens - cachedTokens
+        let prefillRate = prefillSeconds > 0 ? Double(computed) / prefillSeconds : 0
+        let decodeRate = decodeSeconds > 0 ? Double(generatedTokens) / decodeSeconds : 0
+        return String(format: "generation %@: prompt %d tokens (%d cached), prefill %.1f tok/s; completion %d tokens, %.1f tok/s",
+                      "\(cause)", promptTokens, cachedTokens, prefillRate, generatedTokens, decodeRate)
     }
 }
