@@ -12,7 +12,9 @@ public struct ServerOptions: Sendable {
     public var apiKey: String?
     /// Engine threads (nil: one per CPU).
     public var threads: Int?
-    /// Requests that may wait while one generates.
+    /// Generations interleaved token by token, each with its own KV cache.
+    public var parallel = 1
+    /// Requests that may wait while all `parallel` slots are busy.
     public var maxQueue = 64
     /// Tokens per sequence; nil: the model's maximum, capped at 32768.
     public var contextSize: Int?
@@ -55,7 +57,7 @@ public final class GLMServer: @unchecked Sendable {
         self.model = ServedModel(id: id, tokenizer: tokenizer, defaults: defaults,
                                  modelEOSTokenIDs: glm.config.eosTokenIds,
                                  languageModel: EngineLanguageModel(model: glm), contextSize: contextSize,
-                                 maxQueue: options.maxQueue, log: options.http.log)
+                                 parallel: options.parallel, maxQueue: options.maxQueue, log: options.http.log)
         self.options = options
         self.weightBytes = glm.weightBytes
         let router = APIRouter(model: model, apiKey: options.apiKey)

@@ -20,7 +20,7 @@ public final class ServedModel: @unchecked Sendable {
     static let turnTokens = ["<|endoftext|>", "<|user|>", "<|observation|>", "<|system|>", "<|assistant|>"]
 
     public init(id: String, tokenizer: Tokenizer, defaults: GenerationDefaults, modelEOSTokenIDs: [Int],
-                languageModel: LanguageModel, contextSize: Int, maxQueue: Int,
+                languageModel: LanguageModel, contextSize: Int, parallel: Int = 1, maxQueue: Int,
                 log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.id = id
         self.tokenizer = tokenizer
@@ -33,7 +33,8 @@ public final class ServedModel: @unchecked Sendable {
         self.contextSize = contextSize
         self.vocabularySize = languageModel.vocabularySize
         self.created = Int(Date().timeIntervalSince1970)
-        self.scheduler = GenerationScheduler(model: languageModel, contextSize: contextSize, maxQueue: maxQueue,
+        self.scheduler = GenerationScheduler(model: languageModel, contextSize: contextSize, parallel: parallel,
+                                             maxQueue: maxQueue,
                                              log: log)
         scheduler.start()
     }

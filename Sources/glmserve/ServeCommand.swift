@@ -26,6 +26,9 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("max-queue"), help: "Requests that may wait while one generates; more get 503.")
     var maxQueue: Int = 64
 
+    @Option(help: "Requests generated at once, interleaved token by token (each keeps its own KV cache).")
+    var parallel: Int = 1
+
     @Option(name: .customLong("ctx-size"), help: "Tokens per request, prompt + completion (default: the model's maximum, at most 32768).")
     var ctxSize: Int?
 
@@ -44,6 +47,7 @@ struct ServeCommand: ParsableCommand {
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        guard parallel >= 1 else { throw ValidationError("--parallel must be at least 1") }
         guard maxQueue >= 0 else { throw ValidationError("--max-queue must be 0 or more") }
         if let ctxSize, ctxSize < 2 { throw ValidationError("--ctx-size must be at least 2") }
         guard requestTimeout > 0, idleTimeout > 0 else { throw ValidationError("timeouts must be positive") }
@@ -62,6 +66,7 @@ struct ServeCommand: ParsableCommand {
         options.apiKey = apiKey ?? ProcessInfo.processInfo.environment["GLMSERVE_API_KEY"]
         options.threads = threads
         options.maxQueue = maxQueue
+        options.parallel = parallel
         options.contextSize = ctxSize
         options.http.host = host
         options.http.port = port
@@ -74,9 +79,9 @@ struct ServeCommand: ParsableCommand {
         let started = Date()
         let server = try GLMServer(options: options)
         let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
-        ServeCommand.log(String(format: "model '%@' loaded in %.1f s: %.2f GiB of weights, context %d tokens, %d threads",
+        ServeCommand.log(String(format: "model '%@' loaded in %.1f s: %.2f GiB of weights, context %d tokens, %d threads, %d parallel",
                                 server.model.id, Date().timeIntervalSince(started),
-                                Double(server.weightBytes) / 1_073_741_824, server.model.contextSize, threadCount))
+                                Double(server.weightBytes) / 1_073_741_824, server.model.contextSize, threadCount, parallel))
         ServeCommand.log("memory: \(ServeCommand.residentMemory()) resident; API key \(options.apiKey?.isEmpty == false ? "required" : "not required")")
         let shownHost = server.address.hasPrefix("[") || !host.contains(":") ? server.address : "[\(host)]:\(server.port)"
         ServeCommand.log("listening on http://\(shownHost) (port \(server.port))")

@@ -272,7 +272,7 @@ final class ChatCompletionsTests: XCTestCase {
     }
 
     func testFullQueueAnswers503() throws {
-        let tiny = try ServerHarness { $0.maxQueue = 0 }
+        let tiny = try ServerHarness { $0.maxQueue = 0; $0.parallel = 1 }
         defer { tiny.stop() }
         // One long streaming request occupies the worker; with no queue room the next gets 503.
         let c = try tiny.client()

@@ -18,6 +18,7 @@ final class ServerHarness {
         options.http.log = { _ in }
         options.threads = 1
         options.contextSize = 2048
+        options.parallel = 3
         configure(&options)
         server = try GLMServer(options: options)
         let server = self.server, stopped = self.stopped

@@ -59,7 +59,7 @@ final class ChatCompletionRun {
         var quietSince = Date()
         loop: while true {
             guard let event = job.nextEvent(timeout: ChatCompletionRun.pollInterval) else {
-                if isClientGone() { job.cancel(); return nil }
+                if isClientGone() { model.scheduler.cancel(job); return nil }
                 if Date().timeIntervalSince(quietSince) > 10 { idle(); quietSince = Date() }
                 continue
             }
@@ -69,13 +69,13 @@ final class ChatCompletionRun {
                 completionTokens += 1
                 let deltas = filter(pipeline.feed(id))
                 countReasoning(deltas)
-                if !deltas.isEmpty && !deliver(deltas) { job.cancel(); return nil }
+                if !deltas.isEmpty && !deliver(deltas) { model.scheduler.cancel(job); return nil }
                 if pipeline.hitStopString || droppingExtraToolCalls {
                     job.cancel()
                     finishCause = .stopToken
                     break loop
                 }
-                if isClientGone() { job.cancel(); return nil }
+                if isClientGone() { model.scheduler.cancel(job); return nil }
             case let .finished(cause):
                 finishCause = cause
                 break loop
