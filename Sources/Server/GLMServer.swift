@@ -41,13 +41,16 @@ public final class GLMServer: @unchecked Sendable {
     /// Bytes of weights the engine maps.
     public let weightBytes: Int
 
-    /// Loads the model in `options.modelDirectory` and binds the listening socket.
+    /// Binds the listening socket (first, so a busy port fails before a long load), then loads the model in
+    /// `options.modelDirectory`. Connections made meanwhile wait in the backlog until `run()`.
     public init(options: ServerOptions, loadProgress: ((LoadProgress) -> Void)? = nil) throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: options.modelDirectory.path, isDirectory: &isDirectory),
               isDirectory.boolValue else {
             throw ServerStartError.modelNotFound("no model folder at \(options.modelDirectory.path)")
         }
+        let handler = LateBoundHandler()
+        self.http = try HTTPServer(configuration: options.http, handler: handler)
         let glm = try GLMModel.load(from: options.modelDirectory, threads: options.threads, progress: loadProgress)
         let tokenizer = try Tokenizer(directory: options.modelDirectory)
         let defaults = try GenerationDefaults.load(from: options.modelDirectory)
@@ -60,13 +63,7 @@ public final class GLMServer: @unchecked Sendable {
                                  parallel: options.parallel, maxQueue: options.maxQueue, log: options.http.log)
         self.options = options
         self.weightBytes = glm.weightBytes
-        let router = APIRouter(model: model, apiKey: options.apiKey)
-        do {
-            self.http = try HTTPServer(configuration: options.http, handler: router)
-        } catch {
-            model.stop()
-            throw error
-        }
+        handler.set(APIRouter(model: model, apiKey: options.apiKey))
     }
 
     /// The bound port (useful with port 0).
@@ -83,4 +80,24 @@ public final class GLMServer: @unchecked Sendable {
     public func shutdown() { http.shutdown() }
 
     public func shutDownOnSignals() { http.shutDownOnSignals() }
+}
+
+/// Forwards to a handler set once the model is loaded; answers 503 before that.
+final class LateBoundHandler: HTTPHandler, @unchecked Sendable {
+    private let lock = NSLock()
+    private var target: HTTPHandler?
+
+    func set(_ handler: HTTPHandler) {
+        lock.lock(); target = handler; lock.unlock()
+    }
+
+    func reply(to request: HTTPRequest, context: RequestContext) -> HTTPReply {
+        lock.lock()
+        let handler = target
+        lock.unlock()
+        guard let handler else {
+            return .response(APIError(status: 503, message: "The model is loading.", code: "loading").response)
+        }
+        return handler.reply(to: request, context: context)
+    }
 }

@@ -77,7 +77,17 @@ struct ServeCommand: ParsableCommand {
 
         ServeCommand.log("loading \(directory.path) ...")
         let started = Date()
-        let server = try GLMServer(options: options)
+        let reported = ProgressMark()
+        let server = try GLMServer(options: options) { progress in
+            guard progress.bytesTotal > 0 else { return }
+            let tenth = progress.bytesLoaded * 10 / progress.bytesTotal
+            if tenth > reported.value {
+                reported.value = tenth
+                ServeCommand.log(String(format: "loaded %d%% (%.2f of %.2f GiB)", tenth * 10,
+                                        Double(progress.bytesLoaded) / 1_073_741_824,
+                                        Double(progress.bytesTotal) / 1_073_741_824))
+            }
+        }
         let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
         ServeCommand.log(String(format: "model '%@' loaded in %.1f s: %.2f GiB of weights, context %d tokens, %d threads, %d parallel",
                                 server.model.id, Date().timeIntervalSince(started),
@@ -102,4 +112,9 @@ struct ServeCommand: ParsableCommand {
         else { return "unknown" }
         return String(format: "%.1f MiB", kib / 1024)
     }
+}
+
+/// The last tenth of the load reported.
+private final class ProgressMark: @unchecked Sendable {
+    var value = 0
 }

@@ -9,6 +9,8 @@ public struct APIError: Error, Equatable, CustomStringConvertible {
     public var type: String
     public var param: String?
     public var code: String?
+    /// For 405: the method to use (sent as `Allow`).
+    public var allow: String?
 
     public init(status: Int, message: String, type: String? = nil, param: String? = nil, code: String? = nil) {
         self.status = status
@@ -60,6 +62,7 @@ public struct APIError: Error, Equatable, CustomStringConvertible {
         var response = HTTPResponse.json(json.serialized(), status: status)
         if status == 503 { response.headers.add("Retry-After", "1") }
         if status == 401 { response.headers.add("WWW-Authenticate", "Bearer") }
+        if let allow { response.headers.add("Allow", allow) }
         return response
     }
 }

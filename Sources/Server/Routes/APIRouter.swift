@@ -67,8 +67,10 @@ public final class APIRouter: HTTPHandler, @unchecked Sendable {
 
     private func allow(_ method: String, _ expected: String) throws {
         guard method == expected else {
-            throw APIError(status: 405, message: "Method \(method) is not allowed here; use \(expected).",
-                           code: "method_not_allowed")
+            var error = APIError(status: 405, message: "Method \(method) is not allowed here; use \(expected).",
+                                 code: "method_not_allowed")
+            error.allow = expected
+            throw error
         }
     }
 
