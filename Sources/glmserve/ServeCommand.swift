@@ -1,6 +1,120 @@
 import ArgumentParser
+import Foundation
+import Server
 
+/// `glmserve serve`: the OpenAI-compatible HTTP server.
 struct ServeCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "serve", abstract: "(not built yet)")
-    func run() throws { throw ValidationError("'serve' is not built yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve a GLM-4.x model over an OpenAI-compatible HTTP API (/v1/chat/completions).")
+
+    @Option(help: "Model folder (config.json, safetensors, tokenizer.json).")
+    var model: String = "Models/GLM-Tiny"
+
+    @Option(help: "Address to listen on.")
+    var host: String = "127.0.0.1"
+
+    @Option(help: "Port to listen on (0 picks a free one; the log says which).")
+    var port: Int = 8080
+
+    @Option(name: .customLong("api-key"), help: "Require this key (Authorization: Bearer or x-api-key). Default: $GLMSERVE_API_KEY.")
+    var apiKey: String?
+
+    @Option(help: "Engine threads (default: one per CPU).")
+    var threads: Int?
+
+    @Option(name: .customLong("max-queue"), help: "Requests that may wait while one generates; more get 503.")
+    var maxQueue: Int = 64
+
+    @Option(help: "Requests generated at once, interleaved token by token (each keeps its own KV cache).")
+    var parallel: Int = 1
+
+    @Option(name: .customLong("ctx-size"), help: "Tokens per request, prompt + completion (default: the model's maximum, at most 32768).")
+    var ctxSize: Int?
+
+    @Option(help: "Model id for /v1/models and the 'model' field (default: the folder name).")
+    var alias: String?
+
+    @Option(name: .customLong("request-timeout"), help: "Seconds a client may take to send a whole request (408 beyond).")
+    var requestTimeout: Double = 30
+
+    @Option(name: .customLong("idle-timeout"), help: "Seconds an idle connection is kept open.")
+    var idleTimeout: Double = 30
+
+    @Option(name: .customLong("max-body-bytes"), help: "Largest request body (413 beyond).")
+    var maxBodyBytes: Int = 8 * 1024 * 1024
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        guard parallel >= 1 else { throw ValidationError("--parallel must be at least 1") }
+        guard maxQueue >= 0 else { throw ValidationError("--max-queue must be 0 or more") }
+        if let ctxSize, ctxSize < 2 { throw ValidationError("--ctx-size must be at least 2") }
+        guard requestTimeout > 0, idleTimeout > 0 else { throw ValidationError("timeouts must be positive") }
+        guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
+    }
+
+    func run() throws {
+        let directory = URL(fileURLWithPath: model)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ValidationError("no model folder at '\(model)'. Pass --model DIR (a folder with config.json, "
+                + "*.safetensors and tokenizer.json).")
+        }
+        var options = ServerOptions(modelDirectory: directory)
+        options.modelID = alias
+        options.apiKey = apiKey ?? ProcessInfo.processInfo.environment["GLMSERVE_API_KEY"]
+        options.threads = threads
+        options.maxQueue = maxQueue
+        options.parallel = parallel
+        options.contextSize = ctxSize
+        options.http.host = host
+        options.http.port = port
+        options.http.requestTimeout = requestTimeout
+        options.http.idleTimeout = idleTimeout
+        options.http.maxBodyBytes = maxBodyBytes
+        options.http.log = { ServeCommand.log($0) }
+
+        ServeCommand.log("loading \(directory.path) ...")
+        let started = Date()
+        let reported = ProgressMark()
+        let server = try GLMServer(options: options) { progress in
+            guard progress.bytesTotal > 0 else { return }
+            let tenth = progress.bytesLoaded * 10 / progress.bytesTotal
+            if tenth > reported.value {
+                reported.value = tenth
+                ServeCommand.log(String(format: "loaded %d%% (%.2f of %.2f GiB)", tenth * 10,
+                                        Double(progress.bytesLoaded) / 1_073_741_824,
+                                        Double(progress.bytesTotal) / 1_073_741_824))
+            }
+        }
+        let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
+        ServeCommand.log(String(format: "model '%@' loaded in %.1f s: %.2f GiB of weights, context %d tokens, %d threads, %d parallel",
+                                server.model.id, Date().timeIntervalSince(started),
+                                Double(server.weightBytes) / 1_073_741_824, server.model.contextSize, threadCount, parallel))
+        ServeCommand.log("memory: \(ServeCommand.residentMemory()) resident; API key \(options.apiKey?.isEmpty == false ? "required" : "not required")")
+        let shownHost = server.address.hasPrefix("[") || !host.contains(":") ? server.address : "[\(host)]:\(server.port)"
+        ServeCommand.log("listening on http://\(shownHost) (port \(server.port))")
+        server.shutDownOnSignals()
+        server.run()
+        ServeCommand.log("stopped")
+    }
+
+    static func log(_ line: String) {
+        FileHandle.standardError.write(Data("glmserve: \(line)\n".utf8))
+    }
+
+    /// `VmRSS` from /proc/self/status, e.g. "412.3 MiB".
+    static func residentMemory() -> String {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+              let kib = Double(line.split(separator: " ").dropFirst().first ?? "")
+        else { return "unknown" }
+        return String(format: "%.1f MiB", kib / 1024)
+    }
+}
+
+/// The last tenth of the load reported.
+private final class ProgressMark: @unchecked Sendable {
+    var value = 0
 }

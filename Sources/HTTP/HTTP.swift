@@ -1,1 +1,0 @@
-// HTTP module placeholder; replaced by the module's real sources.

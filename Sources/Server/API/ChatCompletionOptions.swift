@@ -1,0 +1,100 @@
+import JSON
+
+/// The generation options of a `/v1/chat/completions` body, validated. The messages, tools and thinking switch
+/// are read by `GLMChatFormat.render`; everything else the server honours is here.
+struct ChatCompletionOptions {
+    var model: String?
+    var stream = false
+    var includeUsage = false
+    /// `max_completion_tokens`, else `max_tokens`; nil means "until the context is full".
+    var maxTokens: Int?
+    var sampling = SamplingParameters()
+    var stop: [String] = []
+    var parallelToolCalls = true
+
+    static let maxStopStrings = 16
+
+    init(body: JSONValue, defaults: GenerationDefaults, vocabularySize: Int) throws {
+        let fields = try FieldReader(body)
+        model = try fields.string("model")
+        guard let messages = fields.value("messages") else {
+            throw APIError.badRequest("'messages' is required", param: "messages", code: "missing_required_parameter")
+        }
+        guard let list = messages.array else { throw APIError.invalidField("messages", "an array of messages") }
+        guard !list.isEmpty else { throw APIError.invalidField("messages", "a non-empty array") }
+
+        stream = try fields.bool("stream") ?? false
+        if let streamOptions = try fields.object("stream_options") {
+            let options = try FieldReader(.object(streamOptions))
+            do {
+                includeUsage = try options.bool("include_usage") ?? false
+            } catch {
+                throw APIError.invalidField("stream_options.include_usage", "a boolean")
+            }
+        }
+        let maxCompletion = try fields.int("max_completion_tokens", in: 1...Int.max)
+        let maxLegacy = try fields.int("max_tokens", in: 1...Int.max)
+        maxTokens = maxCompletion ?? maxLegacy
+
+        if let n = try fields.int("n"), n != 1 {
+            throw APIError(status: 400, message: "Only n = 1 is supported.", param: "n", code: "unsupported_value")
+        }
+
+        sampling.temperature = try fields.double("temperature", in: 0...100) ?? defaults.temperature ?? 1
+        sampling.topP = try fields.double("top_p", in: 0...1) ?? defaults.topP ?? 1
+        if sampling.topP == 0 { throw APIError.invalidField("top_p", "greater than 0 and at most 1") }
+        sampling.topK = max(0, try fields.int("top_k") ?? defaults.topK ?? 0)
+        sampling.minP = try fields.double("min_p", in: 0...1) ?? 0
+        sampling.presencePenalty = try fields.double("presence_penalty", in: -2...2) ?? 0
+        sampling.frequencyPenalty = try fields.double("frequency_penalty", in: -2...2) ?? 0
+        let repetition = try fields.double("repetition_penalty") ?? 1
+        guard repetition > 0 else { throw APIError.invalidField("repetition_penalty", "a number greater than 0") }
+        sampling.repetitionPenalty = repetition
+        if let seed = try fields.int("seed") { sampling.seed = UInt64(bitPattern: Int64(seed)) }
+        sampling.logitBias = try ChatCompletionOptions.logitBias(fields, vocabularySize: vocabularySize)
+
+        stop = try ChatCompletionOptions.stopStrings(fields)
+
+        parallelToolCalls = try fields.bool("parallel_tool_calls") ?? true
+        _ = try fields.array("tools")
+        if let choice = fields.value("tool_choice") {
+            if let name = choice.string {
+                guard ["none", "auto", "required"].contains(name) else {
+                    throw APIError.invalidField("tool_choice", "\"none\", \"auto\", \"required\" or a function object")
+                }
+            } else if choice.object == nil {
+                throw APIError.invalidField("tool_choice", "\"none\", \"auto\", \"required\" or a function object")
+            }
+        }
+        _ = try fields.string("user")
+        _ = try fields.object("chat_template_kwargs")
+    }
+
+    private static func stopStrings(_ fields: FieldReader) throws -> [String] {
+        guard let value = fields.value("stop") else { return [] }
+        if let single = value.string { return [single] }
+        guard let list = value.array else { throw APIError.invalidField("stop", "a string or an array of strings") }
+        guard list.count <= maxStopStrings else {
+            throw APIError.invalidField("stop", "at most \(maxStopStrings) strings")
+        }
+        return try list.map {
+            guard let s = $0.string else { throw APIError.invalidField("stop", "a string or an array of strings") }
+            return s
+        }
+    }
+
+    private static func logitBias(_ fields: FieldReader, vocabularySize: Int) throws -> [Int: Double] {
+        guard let object = try fields.object("logit_bias") else { return [:] }
+        var bias: [Int: Double] = [:]
+        for (key, value) in object {
+            guard let id = Int(key), id >= 0, id < vocabularySize else {
+                throw APIError.invalidField("logit_bias", "a map from token ids (0..<\(vocabularySize)) to numbers")
+            }
+            guard let amount = value.double, (-100...100).contains(amount) else {
+                throw APIError.invalidField("logit_bias", "a map from token ids to numbers between -100 and 100")
+            }
+            bias[id] = amount
+        }
+        return bias
+    }
+}

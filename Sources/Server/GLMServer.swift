@@ -1,0 +1,103 @@
+import Engine
+import Foundation
+import HTTP
+import Tokenizer
+
+/// Settings of `glmserve serve`.
+public struct ServerOptions: Sendable {
+    public var modelDirectory: URL
+    /// Model id clients send and `/v1/models` lists; defaults to the folder name.
+    public var modelID: String?
+    public var http = HTTPServerConfiguration()
+    public var apiKey: String?
+    /// Engine threads (nil: one per CPU).
+    public var threads: Int?
+    /// Generations interleaved token by token, each with its own KV cache.
+    public var parallel = 1
+    /// Requests that may wait while all `parallel` slots are busy.
+    public var maxQueue = 64
+    /// Tokens per sequence; nil: the model's maximum, capped at 32768.
+    public var contextSize: Int?
+
+    public init(modelDirectory: URL) { self.modelDirectory = modelDirectory }
+}
+
+/// Errors starting the server.
+public enum ServerStartError: Error, CustomStringConvertible {
+    case modelNotFound(String)
+
+    public var description: String {
+        switch self {
+        case let .modelNotFound(message): return message
+        }
+    }
+}
+
+/// The whole server: the model, its generation worker, and the HTTP listener.
+public final class GLMServer: @unchecked Sendable {
+    public let model: ServedModel
+    public let options: ServerOptions
+    private let http: HTTPServer
+    /// Bytes of weights the engine maps.
+    public let weightBytes: Int
+
+    /// Binds the listening socket (first, so a busy port fails before a long load), then loads the model in
+    /// `options.modelDirectory`. Connections made meanwhile wait in the backlog until `run()`.
+    public init(options: ServerOptions, loadProgress: ((LoadProgress) -> Void)? = nil) throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: options.modelDirectory.path, isDirectory: &isDirectory),
+              isDirectory.boolValue else {
+            throw ServerStartError.modelNotFound("no model folder at \(options.modelDirectory.path)")
+        }
+        let handler = LateBoundHandler()
+        self.http = try HTTPServer(configuration: options.http, handler: handler)
+        let glm = try GLMModel.load(from: options.modelDirectory, threads: options.threads, progress: loadProgress)
+        let tokenizer = try Tokenizer(directory: options.modelDirectory)
+        let defaults = try GenerationDefaults.load(from: options.modelDirectory)
+        let maximum = glm.config.maxPositionEmbeddings
+        let contextSize = min(max(options.contextSize ?? min(maximum, 32768), 2), maximum)
+        let id = options.modelID ?? options.modelDirectory.standardizedFileURL.lastPathComponent
+        self.model = ServedModel(id: id, tokenizer: tokenizer, defaults: defaults,
+                                 modelEOSTokenIDs: glm.config.eosTokenIds,
+                                 languageModel: EngineLanguageModel(model: glm), contextSize: contextSize,
+                                 parallel: options.parallel, maxQueue: options.maxQueue, log: options.http.log)
+        self.options = options
+        self.weightBytes = glm.weightBytes
+        handler.set(APIRouter(model: model, apiKey: options.apiKey))
+    }
+
+    /// The bound port (useful with port 0).
+    public var port: Int { http.port }
+    /// `host:port` as bound.
+    public var address: String { http.address }
+
+    /// Serves until `shutdown()` (or SIGINT/SIGTERM after `shutDownOnSignals()`), then stops generation.
+    public func run() {
+        http.run()
+        model.stop()
+    }
+
+    public func shutdown() { http.shutdown() }
+
+    public func shutDownOnSignals() { http.shutDownOnSignals() }
+}
+
+/// Forwards to a handler set once the model is loaded; answers 503 before that.
+final class LateBoundHandler: HTTPHandler, @unchecked Sendable {
+    private let lock = NSLock()
+    private var target: HTTPHandler?
+
+    func set(_ handler: HTTPHandler) {
+        lock.lock(); target = handler; lock.unlock()
+    }
+
+    func reply(to request: HTTPRequest, context: RequestContext) -> HTTPReply {
+        lock.lock()
+        let handler = target
+        lock.unlock()
+        guard let handler else {
+            return .response(APIError(status: 503, message: "The model is loading.", code: "loading").response)
+        }
+        return handler.reply(to: request, context: context)
+    }
+}

@@ -1,0 +1,297 @@
+import Foundation
+
+/// Runs generations on a single worker thread that owns the model (the engine is not reentrant).
+///
+/// - Up to `parallel` generations are active at once, each in its own slot with its own KV cache; the worker
+///   interleaves them one step at a time (a prefill chunk or one token), so a long answer does not hold up
+///   the others. With `parallel` 1 requests run strictly one after another.
+/// - Further jobs wait in a bounded FIFO queue (`maxQueue`); beyond it `submit` refuses with `queueFull`.
+/// - A slot keeps its cache after a job ends. A new job takes the free slot whose cached tokens share the longest
+///   prefix with its prompt, truncates the cache there and computes only the rest (`cachedPromptTokens`).
+/// - Cancellation (`GenerationJob.cancel`, or `stop()`) is checked before every step.
+public final class GenerationScheduler: @unchecked Sendable {
+    public enum SubmitError: Error { case queueFull, shuttingDown }
+
+    private let model: LanguageModel
+    private let contextSize: Int
+    private let maxQueue: Int
+    private let prefillChunk: Int
+    private let log: @Sendable (String) -> Void
+    private let condition = NSCondition()
+    private var queue: [GenerationJob] = []
+    private var activeCount = 0
+    private var stopping = false
+    private var finishCounts: [FinishCause: Int] = [:]
+    private var worker: Thread?
+    private let finished = DispatchSemaphore(value: 0)
+
+    // Owned by the worker thread.
+    private let slots: [Slot]
+    private var active: [ActiveGeneration] = []
+    private var useClock = 0
+
+    /// - Parameters:
+    ///   - contextSize: tokens per sequence (prompt + generated).
+    ///   - parallel: generations interleaved at once (each slot holds one KV cache).
+    ///   - maxQueue: jobs that may wait while the slots are busy.
+    ///   - prefillChunk: prompt tokens computed per step, between which cancellation is checked.
+    ///   - log: receives one line per finished generation (token counts, cause, speed).
+    public init(model: LanguageModel, contextSize: Int, parallel: Int = 1, maxQueue: Int, prefillChunk: Int = 256,
+                log: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.model = model
+        self.contextSize = contextSize
+        self.slots = (0..<max(1, parallel)).map { _ in Slot() }
+        self.maxQueue = max(0, maxQueue)
+        self.prefillChunk = max(1, prefillChunk)
+        self.log = log
+    }
+
+    public func start() {
+        let thread = Thread { [self] in workerLoop() }
+        thread.name = "glmserve-generation"
+        thread.stackSize = 8 << 20
+        worker = thread
+        thread.start()
+    }
+
+    /// Queues `job`; its events then arrive through `job.nextEvent`.
+    public func submit(_ job: GenerationJob) throws {
+        condition.lock(); defer { condition.unlock() }
+        if stopping { throw SubmitError.shuttingDown }
+        if queue.count + activeCount >= slots.count + maxQueue { throw SubmitError.queueFull }
+        queue.append(job)
+        condition.broadcast()
+    }
+
+    /// Cancels `job`; if it is still waiting it leaves the queue at once (freeing its place).
+    public func cancel(_ job: GenerationJob) {
+        job.cancel()
+        condition.lock()
+        let index = queue.firstIndex { $0 === job }
+        if let index {
+            queue.remove(at: index)
+            finishCounts[.cancelled, default: 0] += 1
+        }
+        condition.unlock()
+        if index != nil { job.emit(.finished(.cancelled)) }
+    }
+
+    /// Jobs waiting for a slot.
+    public var waitingJobs: Int {
+        condition.lock(); defer { condition.unlock() }
+        return queue.count
+    }
+
+    /// How many jobs ended with each cause so far (for tests and logs).
+    public func finishedJobs(_ cause: FinishCause) -> Int {
+        condition.lock(); defer { condition.unlock() }
+        return finishCounts[cause, default: 0]
+    }
+
+    /// Cancels waiting and active jobs and waits for the worker to end.
+    public func stop() {
+        condition.lock()
+        stopping = true
+        let waiting = queue
+        queue.removeAll()
+        condition.broadcast()
+        condition.unlock()
+        for job in waiting {
+            job.cancel()
+            job.emit(.finished(.cancelled))
+        }
+        if worker != nil { finished.wait() }
+        worker = nil
+    }
+
+    private var isStopping: Bool {
+        condition.lock(); defer { condition.unlock() }
+        return stopping
+    }
+
+    // MARK: worker
+
+    private func workerLoop() {
+        while admitJobs() {
+            // One round: every active generation advances by one step.
+            for generation in active {
+                let outcome: Result<FinishCause?, Error> = Result { try step(generation) }
+                switch outcome {
+                case .success(nil):
+                    continue
+                case let .success(cause?):
+                    end(generation, .finished(cause), cause: cause)
+                case let .failure(error):
+                    // The cache may hold a partial step; the slot starts clean next time.
+                    generation.slot.reset()
+                    log("generation failed: \(error)")
+                    end(generation, .failed("generation failed: \(error)"), cause: nil)
+                }
+            }
+            active.removeAll { $0.isDone }
+        }
+        for generation in active { end(generation, .finished(.cancelled), cause: .cancelled) }
+        active.removeAll()
+        finished.signal()
+    }
+
+    /// Moves queued jobs into free slots, waiting while there is nothing to do; false once stopping.
+    private func admitJobs() -> Bool {
+        condition.lock()
+        while queue.isEmpty && active.isEmpty && !stopping { condition.wait() }
+        if stopping { condition.unlock(); return false }
+        var admitted: [GenerationJob] = []
+        while !queue.isEmpty && active.count + admitted.count < slots.count {
+            admitted.append(queue.removeFirst())
+        }
+        activeCount += admitted.count
+        condition.unlock()
+
+        for job in admitted {
+            if job.isCancelled {
+                finish(job, .finished(.cancelled), cause: .cancelled)
+                log("generation cancelled before it started")
+                continue
+            }
+            let generation = ActiveGeneration(job: job, slot: chooseSlot(for: job.promptTokens))
+            do {
+                try prepare(generation)
+                active.append(generation)
+            } catch {
+                generation.slot.reset()
+                log("generation failed: \(error)")
+                finish(job, .failed("generation failed: \(error)"), cause: nil)
+            }
+        }
+        return true
+    }
+
+    /// The free slot whose cache shares the longest prefix with `prompt` (the least recently used among equals).
+    private func chooseSlot(for prompt: [Int]) -> Slot {
+        let busy = Set(active.map { ObjectIdentifier($0.slot) })
+        let free = slots.filter { !busy.contains(ObjectIdentifier($0)) }
+        useClock += 1
+        let chosen = free.max { a, b in
+            let (pa, pb) = (a.commonPrefix(with: prompt), b.commonPrefix(with: prompt))
+            return pa != pb ? pa < pb : a.lastUsed > b.lastUsed
+        } ?? slots[0]
+        chosen.lastUsed = useClock
+        return chosen
+    }
+
+    /// Reuses the slot's cached prefix (at least one prompt token is recomputed to get fresh logits).
+    private func prepare(_ generation: ActiveGeneration) throws {
+        let slot = generation.slot
+        let prompt = generation.job.promptTokens
+        if slot.session == nil {
+            slot.session = try model.makeSession(capacity: contextSize)
+            slot.tokens = []
+        }
+        let common = min(slot.commonPrefix(with: prompt), max(0, prompt.count - 1), slot.session?.count ?? 0)
+        slot.session?.truncate(to: common)
+        slot.tokens.removeLast(slot.tokens.count - common)
+        generation.position = common
+        generation.job.setCachedPromptTokens(common)
+        generation.stats.promptTokens = prompt.count
+        generation.stats.cachedTokens = common
+    }
+
+    /// Advances `generation` by one prefill chunk or one token; returns the cause when it has ended.
+    private func step(_ generation: ActiveGeneration) throws -> FinishCause? {
+        let job = generation.job
+        if job.isCancelled || isStopping { return .cancelled }
+        guard let session = generation.slot.session, !job.promptTokens.isEmpty,
+              job.promptTokens.count < session.capacity else { return .length }
+        let prompt = job.promptTokens
+        let started = Date()
+
+        if generation.position < prompt.count {
+            let end = min(prompt.count, generation.position + prefillChunk)
+            let chunk = Array(prompt[generation.position..<end])
+            generation.logits = try session.append(chunk)
+            generation.slot.tokens.append(contentsOf: chunk)
+            generation.position = end
+            generation.stats.prefillSeconds += Date().timeIntervalSince(started)
+            return nil
+        }
+
+        defer { generation.stats.decodeSeconds += Date().timeIntervalSince(started) }
+        let token = generation.sampler.sample(generation.logits)
+        if job.stopTokenIDs.contains(token) { return .stopToken }
+        generation.sampler.accept(token)
+        job.emit(.token(token))
+        generation.stats.generatedTokens += 1
+        if generation.stats.generatedTokens >= job.maxNewTokens || session.count >= session.capacity { return .length }
+        generation.logits = try session.append([token])
+        generation.slot.tokens.append(token)
+        return nil
+    }
+
+    private func end(_ generation: ActiveGeneration, _ event: GenerationEvent, cause: FinishCause?) {
+        guard !generation.isDone else { return }
+        generation.isDone = true
+        if let cause { log(generation.stats.summary(cause)) }
+        finish(generation.job, event, cause: cause)
+    }
+
+    private func finish(_ job: GenerationJob, _ event: GenerationEvent, cause: FinishCause?) {
+        condition.lock()
+        activeCount -= 1
+        if let cause { finishCounts[cause, default: 0] += 1 }
+        condition.unlock()
+        job.emit(event)
+    }
+}
+
+/// One KV cache and the tokens it holds.
+final class Slot {
+    var session: InferenceSession?
+    var tokens: [Int] = []
+    var lastUsed = 0
+
+    func commonPrefix(with prompt: [Int]) -> Int {
+        var n = 0
+        let limit = min(tokens.count, prompt.count)
+        while n < limit && tokens[n] == prompt[n] { n += 1 }
+        return n
+    }
+
+    func reset() {
+        session = nil
+        tokens = []
+    }
+}
+
+/// A job in a slot: where its prefill is, its logits and its sampler.
+final class ActiveGeneration {
+    let job: GenerationJob
+    let slot: Slot
+    var position = 0
+    var logits: [Float] = []
+    var sampler: Sampler
+    var stats = GenerationStatistics()
+    var isDone = false
+
+    init(job: GenerationJob, slot: Slot) {
+        self.job = job
+        self.slot = slot
+        self.sampler = Sampler(parameters: job.sampling)
+    }
+}
+
+/// Counts and timings of one generation, for the log.
+struct GenerationStatistics {
+    var promptTokens = 0
+    var cachedTokens = 0
+    var prefillSeconds = 0.0
+    var generatedTokens = 0
+    var decodeSeconds = 0.0
+
+    func summary(_ cause: FinishCause) -> String {
+        let computed = promptTokens - cachedTokens
+        let prefillRate = prefillSeconds > 0 ? Double(computed) / prefillSeconds : 0
+        let decodeRate = decodeSeconds > 0 ? Double(generatedTokens) / decodeSeconds : 0
+        return String(format: "generation %@: prompt %d tokens (%d cached), prefill %.1f tok/s; completion %d tokens, %.1f tok/s",
+                      "\(cause)", promptTokens, cachedTokens, prefillRate, generatedTokens, decodeRate)
+    }
+}

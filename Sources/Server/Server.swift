@@ -1,1 +1,0 @@
-// Server module placeholder; replaced by the module's real sources.

@@ -1,0 +1,23 @@
+import Foundation
+
+/// The parts of `tokenizer_config.json` a server needs: the names of the special tokens it declares.
+public struct TokenizerConfiguration: Sendable, Equatable {
+    public let eosToken: String?
+    public let bosToken: String?
+    public let padToken: String?
+    public let unknownToken: String?
+
+    init(data: Data, file: String) throws {
+        let reader = TokenizerFileReader(file: file)
+        let root = try reader.node(from: [UInt8](data))
+        guard root.objectValue != nil else { throw reader.invalid("(root)", "expected an object") }
+        /// Either "name" or {"content": "name", ...}.
+        func tokenName(_ key: String) -> String? {
+            root[key]?.stringValue ?? root[key]?["content"]?.stringValue
+        }
+        eosToken = tokenName("eos_token")
+        bosToken = tokenName("bos_token")
+        padToken = tokenName("pad_token")
+        unknownToken = tokenName("unk_token")
+    }
+}

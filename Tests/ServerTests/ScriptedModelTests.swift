@@ -1,0 +1,162 @@
+import Foundation
+import HTTP
+import JSON
+import Tokenizer
+import XCTest
+@testable import Server
+
+/// A `LanguageModel` whose logits always make the next token of a fixed script the most likely one, so the
+/// request path can be tested on outputs the random fixture weights never produce (reasoning, tool calls).
+final class ScriptedLanguageModel: LanguageModel {
+    let script: [Int]
+    let vocabularySize: Int
+
+    init(script: [Int], vocabularySize: Int) {
+        self.script = script
+        self.vocabularySize = vocabularySize
+    }
+
+    func makeSession(capacity: Int) throws -> InferenceSession { Session(model: self, capacity: capacity) }
+
+    final class Session: InferenceSession {
+        let model: ScriptedLanguageModel
+        let capacity: Int
+        private(set) var count = 0
+        private var promptLength: Int?
+
+        init(model: ScriptedLanguageModel, capacity: Int) {
+            self.model = model
+            self.capacity = capacity
+        }
+
+        func truncate(to count: Int) {
+            self.count = min(self.count, count)
+            promptLength = nil
+        }
+
+        func append(_ tokens: [Int]) throws -> [Float] {
+            count += tokens.count
+            if promptLength == nil { promptLength = count }
+            let step = count - (promptLength ?? count)
+            var logits = [Float](repeating: 0, count: model.vocabularySize)
+            if step < model.script.count { logits[model.script[step]] = 50 }
+            return logits
+        }
+    }
+}
+
+final class ScriptedModelTests: XCTestCase {
+    private var http: HTTPServer!
+    private var served: ServedModel!
+    private let stopped = DispatchSemaphore(value: 0)
+
+    private let tools: JSONValue = [["type": "function", "function": [
+        "name": "get_weather",
+        "parameters": ["type": "object", "properties": ["city": ["type": "string"], "days": ["type": "integer"]]],
+    ]], ["type": "function", "function": ["name": "get_time", "parameters": ["type": "object", "properties": [:]]]]]
+
+    /// Starts a server whose model writes `text` (then `<|observation|>`).
+    private func start(scripting text: String) throws {
+        let tokenizer = try Tokenizer(directory: ServerHarness.modelDirectory)
+        let stop = try XCTUnwrap(tokenizer.id(forToken: "<|observation|>"))
+        let script = tokenizer.encode(text) + [stop]
+        XCTAssertEqual(tokenizer.decode(Array(script.dropLast())), text)
+        served = ServedModel(id: "scripted", tokenizer: tokenizer, defaults: GenerationDefaults(), modelEOSTokenIDs: [],
+                             languageModel: ScriptedLanguageModel(script: script, vocabularySize: tokenizer.vocabularySize),
+                             contextSize: 4096, maxQueue: 4)
+        var configuration = HTTPServerConfiguration()
+        configuration.port = 0
+        configuration.log = { _ in }
+        http = try HTTPServer(configuration: configuration, handler: APIRouter(model: served, apiKey: nil))
+        let server = http!, stopped = self.stopped
+        Thread { server.run(); stopped.signal() }.start()
+    }
+
+    override func tearDown() {
+        http?.shutdown()
+        _ = stopped.wait(timeout: .now() + 30)
+        served?.stop()
+    }
+
+    private func post(_ body: JSONValue) throws -> JSONValue {
+        let response = try RawClient(port: http.port).request("POST", "/v1/chat/completions", body: body.serialized())
+        XCTAssertEqual(response.status, 200, response.text)
+        return try JSONValue.parse(response.body)
+    }
+
+    private func stream(_ body: JSONValue) throws -> [JSONValue] {
+        var body = body
+        body["stream"] = true
+        let response = try RawClient(port: http.port).request("POST", "/v1/chat/completions", body: body.serialized())
+        let events = response.text.components(separatedBy: "\n\n").filter { $0.hasPrefix("data: ") }.map { $0.dropFirst(6) }
+        XCTAssertEqual(events.last, "[DONE]")
+        return try events.dropLast().map { try JSONValue.parse(String($0)) }
+    }
+
+    private let weatherCall = "<tool_call>get_weather\n<arg_key>city</arg_key>\n<arg_value>Paris</arg_value>\n"
+        + "<arg_key>days</arg_key>\n<arg_value>3</arg_value>\n</tool_call>"
+
+    func testReasoningAndToolCallWhole() throws {
+        try start(scripting: "\n<think>The user wants weather.</think>\nLet me check." + weatherCall)
+        let json = try post(chatBody("Weather?", [("tools", tools)]))
+        let message = try XCTUnwrap(json["choices"]?[0]?["message"])
+        XCTAssertEqual(json["choices"]?[0]?["finish_reason"], "tool_calls")
+        XCTAssertEqual(message["reasoning_content"], "The user wants weather.")
+        XCTAssertEqual(message["content"], "Let me check.")
+        let call = try XCTUnwrap(message["tool_calls"]?[0])
+        XCTAssertTrue(call["id"]?.string?.hasPrefix("call_") ?? false)
+        XCTAssertEqual(call["type"], "function")
+        XCTAssertEqual(call["function"]?["name"], "get_weather")
+        let arguments = try JSONValue.parse(try XCTUnwrap(call["function"]?["arguments"]?.string))
+        XCTAssertEqual(arguments, ["city": "Paris", "days": 3])
+        XCTAssertGreaterThan(json["usage"]?["completion_tokens_details"]?["reasoning_tokens"]?.int ?? 0, 0)
+    }
+
+    func testToolCallStreamsIdAndNameBeforeArguments() throws {
+        try start(scripting: "\n<think>Hmm.</think>\n" + weatherCall)
+        let chunks = try stream(chatBody("Weather?", [("tools", tools)]))
+        let reasoning = chunks.compactMap { $0["choices"]?[0]?["delta"]?["reasoning_content"]?.string }.joined()
+        XCTAssertEqual(reasoning, "Hmm.")
+        let toolDeltas = chunks.compactMap { $0["choices"]?[0]?["delta"]?["tool_calls"]?[0] }
+        XCTAssertGreaterThanOrEqual(toolDeltas.count, 2)
+        XCTAssertEqual(toolDeltas[0]["index"], 0)
+        XCTAssertNotNil(toolDeltas[0]["id"]?.string)
+        XCTAssertEqual(toolDeltas[0]["function"]?["name"], "get_weather")
+        let arguments = toolDeltas.compactMap { $0["function"]?["arguments"]?.string }.joined()
+        XCTAssertEqual(try JSONValue.parse(arguments), ["city": "Paris", "days": 3])
+        XCTAssertEqual(chunks.last?["choices"]?[0]?["finish_reason"], "tool_calls")
+    }
+
+    func testCallWithoutArgumentsGetsEmptyObject() throws {
+        try start(scripting: "<tool_call>get_time\n</tool_call>")
+        let whole = try post(chatBody("Time?", [("tools", tools)]))
+        XCTAssertEqual(whole["choices"]?[0]?["message"]?["tool_calls"]?[0]?["function"]?["arguments"], "{}")
+        let chunks = try stream(chatBody("Time?", [("tools", tools)]))
+        let arguments = chunks.compactMap { $0["choices"]?[0]?["delta"]?["tool_calls"]?[0]?["function"]?["arguments"]?.string }
+        XCTAssertEqual(arguments.joined(), "{}")
+    }
+
+    func testParallelToolCallsFalseKeepsOnlyTheFirst() throws {
+        try start(scripting: weatherCall + "\n<tool_call>get_time\n</tool_call>")
+        let both = try post(chatBody("Both?", [("tools", tools)]))
+        XCTAssertEqual(both["choices"]?[0]?["message"]?["tool_calls"]?.array?.count, 2)
+        let first = try post(chatBody("Both?", [("tools", tools), ("parallel_tool_calls", false)]))
+        XCTAssertEqual(first["choices"]?[0]?["message"]?["tool_calls"]?.array?.count, 1)
+        XCTAssertEqual(first["choices"]?[0]?["finish_reason"], "tool_calls")
+    }
+
+    func testWithoutToolsCallTextStaysContent() throws {
+        try start(scripting: "Plain answer." + weatherCall)
+        let json = try post(chatBody("Weather?", [("chat_template_kwargs", ["enable_thinking": false])]))
+        XCTAssertEqual(json["choices"]?[0]?["finish_reason"], "stop")
+        XCTAssertNil(json["choices"]?[0]?["message"]?["tool_calls"])
+        XCTAssertTrue(json["choices"]?[0]?["message"]?["content"]?.string?.hasPrefix("Plain answer.<tool_call>") ?? false)
+    }
+
+    func testStopStringAcrossTokensInScript() throws {
+        try start(scripting: "alpha beta gamma delta")
+        let json = try post(chatBody("x", [("stop", "a gam")]))
+        XCTAssertEqual(json["choices"]?[0]?["message"]?["content"], "alpha bet")
+        XCTAssertEqual(json["choices"]?[0]?["finish_reason"], "stop")
+    }
+}
