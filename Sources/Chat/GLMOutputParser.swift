@@ -11,21 +11,42 @@ import JSON
 /// - Reasoning and content are trimmed: leading whitespace is dropped, and whitespace is held back until more text
 ///   follows, so a run of whitespace at the end, or just before a tool call, is never sent.
 /// - With `parseToolCalls`, each `<tool_call>NAME<arg_key>K</arg_key><arg_value>V</arg_value>…</tool_call>` becomes a
-///   tool call: a `toolCallStart` (id `call_…`, name) and then one `toolCallArguments` with the whole JSON object
-///   (values typed by the tool's schema, `ToolArgumentTyping`). A call is held until its `</tool_call>`, so that a
-///   malformed call can still be returned as content. `</tool_call>` inside an `<arg_value>` does not end the call.
-/// - Returned as plain content, never dropped: malformed calls, calls still open at the end of the text, and calls
-///   naming a tool the request did not declare (when it declared any; with no tools every name is accepted).
+///   tool call: a `toolCallStart` (id `call_…`, name) and `toolCallArguments` fragments that concatenate to the
+///   JSON object of the arguments, pairs in emitted order, a repeated key written again (values typed by the
+///   tool's schema, `ToolArgumentTyping`).
+///   `</tool_call>` inside an `<arg_value>` does not end the call. How the call is streamed is `toolCallStreaming`:
+///   - `.incremental` (default): the start is sent as soon as the name line is complete and the name is allowed;
+///     then the arguments grow as the text arrives — string-typed values character by character (`StreamingToolCall`).
+///     A call that breaks the grammar after its start (junk between pairs, a key without a value, the text ending
+///     inside the call) keeps its start: its arguments are closed after the last complete pair (a string value
+///     open at the end of the text is closed where it stands), and the rest of its text, from the first pair not
+///     used through `</tool_call>`, is sent as content.
+///   - `.wholeCall`: the call is held until its `</tool_call>` and sent as one start and one fragment; a malformed
+///     or unterminated call is then returned whole as content.
+///   Both give the same result for every well-formed call.
+/// - Returned as plain content, never dropped: calls whose name is malformed, calls naming a tool the request did
+///   not declare (when it declared any; with no tools every name is accepted), calls cut off by the end of the text
+///   before their name line ended.
 /// - Text that might still become a marker (a trailing `<thi`, `</tool_c`) is held back until it is resolved.
 public struct GLMOutputParser {
+    /// How tool calls are streamed (see the type's documentation).
+    public enum ToolCallStreaming: Sendable {
+        case incremental
+        case wholeCall
+    }
+
     private enum Mode { case start, reasoning, content, toolCall }
     private enum TextKind { case reasoning, content }
+    /// The open call: held whole (`.wholeCall`), streaming, rejected as a call (content at its end), or broken
+    /// after its start (its text from `rest` is content at its end).
+    private enum CallState { case whole, streaming, rejected, broken(rest: Int) }
 
     static let thinkOpen = Array("<think>".utf8), thinkClose = Array("</think>".utf8)
     static let toolCallOpen = Array("<tool_call>".utf8), toolCallClose = Array("</tool_call>".utf8)
 
     public let parseReasoning: Bool
     public let parseToolCalls: Bool
+    public let toolCallStreaming: ToolCallStreaming
     private let typing: ToolArgumentTyping
     private let makeID: () -> String
 
@@ -39,20 +60,26 @@ public struct GLMOutputParser {
     private var toolBuffer: [UInt8] = []
     private var toolScan = 0
     private var toolInValue = false
+    private var callState = CallState.whole
+    private var streamingCall: StreamingToolCall
     private var nextToolIndex = 0
     private var finished = false
     private var out: [OutputDelta] = []
 
-    public init(tools: JSONValue?, parseReasoning: Bool = true, parseToolCalls: Bool = true) {
+    public init(tools: JSONValue?, parseReasoning: Bool = true, parseToolCalls: Bool = true,
+                toolCallStreaming: ToolCallStreaming = .incremental) {
         self.init(tools: tools, parseReasoning: parseReasoning, parseToolCalls: parseToolCalls,
-                  makeID: ToolCallID.random)
+                  toolCallStreaming: toolCallStreaming, makeID: ToolCallID.random)
     }
 
     /// `makeID` makes the tool-call ids (deterministic ids for tests).
-    public init(tools: JSONValue?, parseReasoning: Bool, parseToolCalls: Bool, makeID: @escaping () -> String) {
+    public init(tools: JSONValue?, parseReasoning: Bool, parseToolCalls: Bool,
+                toolCallStreaming: ToolCallStreaming = .incremental, makeID: @escaping () -> String) {
         self.parseReasoning = parseReasoning
         self.parseToolCalls = parseToolCalls
+        self.toolCallStreaming = toolCallStreaming
         self.typing = ToolArgumentTyping(tools: tools)
+        self.streamingCall = StreamingToolCall(typing: typing)
         self.makeID = makeID
         self.mode = parseReasoning ? .start : .content
     }
@@ -73,15 +100,16 @@ public struct GLMOutputParser {
         return takeOutput()
     }
 
-    /// Parses a whole generated text.
+    /// Parses a whole generated text (`feed(text) + finish()` with the same options).
     public static func parse(_ text: String, tools: JSONValue?) -> ParsedOutput {
         parse(text, tools: tools, parseReasoning: true, parseToolCalls: true)
     }
 
     public static func parse(_ text: String, tools: JSONValue?, parseReasoning: Bool, parseToolCalls: Bool,
+                             toolCallStreaming: ToolCallStreaming = .incremental,
                              makeID: @escaping () -> String = ToolCallID.random) -> ParsedOutput {
         var parser = GLMOutputParser(tools: tools, parseReasoning: parseReasoning, parseToolCalls: parseToolCalls,
-                                     makeID: makeID)
+                                     toolCallStreaming: toolCallStreaming, makeID: makeID)
         let deltas = parser.feed(text) + parser.finish()
         return ParsedOutput(deltas: deltas)
     }
@@ -141,15 +169,19 @@ public struct GLMOutputParser {
                 pending = []
                 if let end = scanForToolCallEnd() {
                     pending = Array(toolBuffer[(end + Self.toolCallClose.count)...])
-                    completeToolCall(body: Array(toolBuffer[..<end]), terminated: true)
+                    endToolCall(bodyEnd: end, terminated: true)
                     mode = .content
                     continue
                 }
                 if final {
-                    completeToolCall(body: toolBuffer, terminated: false)
+                    endToolCall(bodyEnd: toolBuffer.count, terminated: false)
                     mode = .content
                     continue
                 }
+                // The call's text is certain up to where a `</tool_call>` could still begin.
+                let undecided = toolInValue ? 0 : StreamingToolCall.partialSuffixLength(of: Self.toolCallClose,
+                                                                                     in: toolBuffer[toolScan...])
+                advanceStreamingCall(limit: toolBuffer.count - undecided, complete: false, terminated: false)
                 return
             }
         }
@@ -210,6 +242,12 @@ public struct GLMOutputParser {
         toolBuffer = []
         toolScan = 0
         toolInValue = false
+        if toolCallStreaming == .incremental {
+            callState = .streaming
+            streamingCall = StreamingToolCall(typing: typing)
+        } else {
+            callState = .whole
+        }
     }
 
     /// Finds `</tool_call>` in the call text, skipping over `<arg_value>…</arg_value>` spans.
@@ -237,24 +275,63 @@ public struct GLMOutputParser {
         }
     }
 
-    private mutating func completeToolCall(body: [UInt8], terminated: Bool) {
+    /// Moves a streaming call on over `toolBuffer[..<limit]`, sending what it produced.
+    private mutating func advanceStreamingCall(limit: Int, complete: Bool, terminated: Bool) {
+        guard case .streaming = callState else { return }
+        var events: [StreamingToolCall.Event] = []
+        let status = streamingCall.advance(toolBuffer, limit: limit, complete: complete, terminated: terminated) {
+            events.append($0)
+        }
+        for event in events {
+            switch event {
+            case .start(let name): out.append(.toolCallStart(index: nextToolIndex, id: makeID(), name: name))
+            case .arguments(let text): out.append(.toolCallArguments(index: nextToolIndex, fragment: text))
+            }
+        }
+        switch status {
+        case .open, .closed: break
+        case .rejected: callState = .rejected
+        case .malformed(let rest): callState = .broken(rest: rest)
+        }
+    }
+
+    /// The call's text ends at `bodyEnd` (at its `</tool_call>` when `terminated`, else at the end of the text).
+    private mutating func endToolCall(bodyEnd: Int, terminated: Bool) {
+        advanceStreamingCall(limit: bodyEnd, complete: true, terminated: terminated)
+        let closeTag = terminated ? Self.toolCallClose : []
+        switch callState {
+        case .whole:
+            completeToolCall(body: Array(toolBuffer[..<bodyEnd]), terminated: terminated)
+        case .streaming:  // closed: every byte was used
+            nextToolIndex += 1
+            whitespaceBeforeToolCall = []
+        case .rejected:
+            keepAsContent(Self.toolCallOpen + toolBuffer[..<bodyEnd] + closeTag)
+        case .broken(let rest):
+            nextToolIndex += 1
+            keepAsContent(Array(toolBuffer[rest..<bodyEnd]) + closeTag)
+        }
         toolBuffer = []
+        callState = .whole
+    }
+
+    private mutating func completeToolCall(body: [UInt8], terminated: Bool) {
         if terminated, let call = ToolCallBody.parse(body),
            typing.toolNames.isEmpty || typing.toolNames.contains(call.name) {
-            var arguments = JSONObject()
-            for (key, raw) in call.arguments {
-                arguments[key] = typing.value(tool: call.name, key: key, raw: raw)
-            }
+            let pairs = call.arguments.map { (key: $0.key, value: typing.value(tool: call.name, key: $0.key, raw: $0.raw)) }
             out.append(.toolCallStart(index: nextToolIndex, id: makeID(), name: call.name))
-            out.append(.toolCallArguments(index: nextToolIndex, fragment: JSONValue.object(arguments).pythonDumps()))
+            out.append(.toolCallArguments(index: nextToolIndex, fragment: ToolCallArgumentsText.object(pairs)))
             nextToolIndex += 1
             whitespaceBeforeToolCall = []
             return
         }
-        // Not a usable call: the text goes out as content, with the whitespace that preceded it.
+        keepAsContent(Self.toolCallOpen + body + (terminated ? Self.toolCallClose : []))
+    }
+
+    /// Text of a call that is not (or no longer) a call goes out as content, with the whitespace before the call.
+    private mutating func keepAsContent(_ raw: [UInt8]) {
         heldWhitespace = whitespaceBeforeToolCall
         whitespaceBeforeToolCall = []
-        let raw = Self.toolCallOpen + body + (terminated ? Self.toolCallClose : [])
         emit(raw[...], as: .content)
     }
 
@@ -267,6 +344,8 @@ public struct GLMOutputParser {
                 merged[merged.count - 1] = .reasoning(a + b)
             case (.content(let a)?, .content(let b)):
                 merged[merged.count - 1] = .content(a + b)
+            case (.toolCallArguments(let i, let a)?, .toolCallArguments(let j, let b)) where i == j:
+                merged[merged.count - 1] = .toolCallArguments(index: i, fragment: a + b)
             default:
                 merged.append(delta)
             }

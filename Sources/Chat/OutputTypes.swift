@@ -1,3 +1,5 @@
+import JSON
+
 /// One piece of a streamed answer, in the order the server sends them.
 public enum OutputDelta: Equatable, Sendable {
     /// Reasoning text (`reasoning_content`).
@@ -66,5 +68,12 @@ public enum ToolCallID {
     public static func random() -> String {
         var generator = SystemRandomNumberGenerator()
         return "call_" + String((0..<24).map { _ in alphabet[Int(generator.next(upperBound: UInt(alphabet.count)))] })
+    }
+}
+
+extension ParsedToolCall {
+    /// The OpenAI wire form: `{"id": …, "type": "function", "function": {"name": …, "arguments": "<JSON>"}}`.
+    public var jsonValue: JSONValue {
+        ["id": .string(id), "type": "function", "function": ["name": .string(name), "arguments": .string(arguments)]]
     }
 }

@@ -2,7 +2,8 @@ import JSON
 
 /// The `enable_thinking` template variable as the request asks for it (protocol.md §3.2), in priority order:
 /// 1. `chat_template_kwargs.enable_thinking` (or `chat_template_kwargs.thinking`), a boolean (vLLM / SGLang);
-/// 2. `thinking.type`: `"enabled"` → true, `"disabled"` → false (Z.ai, Anthropic);
+/// 2. `thinking.type`: `"enabled"` → true, `"disabled"` → false (Z.ai, Anthropic); `"auto"`/`"adaptive"` fall
+///    through; a bare boolean `thinking` is taken as is;
 /// 3. OpenRouter's `reasoning` object: `enabled` (boolean); else `effort` (`"none"` → false, any other → true);
 ///    else `max_tokens` (0 → false, more → true);
 /// 4. top-level `reasoning_effort: "none"` → false (llama.cpp);
@@ -22,9 +23,11 @@ enum ThinkingSwitch {
             }
         }
         if let thinking = request["thinking"], !thinking.isNull {
+            if let flag = thinking.bool { return flag }
             switch thinking["type"]?.string {
             case "enabled": return true
             case "disabled": return false
+            case "auto", "adaptive": break  // the model decides
             default:
                 throw ChatRequestError("'thinking.type' must be \"enabled\" or \"disabled\"", param: "thinking.type")
             }

@@ -22,10 +22,14 @@ struct ToolArgumentTyping {
         toolNames = names
     }
 
+    /// True when the tool's schema says the parameter is a string (its raw text is then the value, untouched).
+    func isStringParameter(tool: String, key: String) -> Bool {
+        guard let schema = properties[tool]?[key] else { return false }
+        return Self.isStringTyped(schema)
+    }
+
     func value(tool: String, key: String, raw: String) -> JSONValue {
-        if let schema = properties[tool]?[key], Self.isStringTyped(schema) {
-            return .string(raw)
-        }
+        if isStringParameter(tool: tool, key: key) { return .string(raw) }
         let trimmed = PythonText.strip(raw)
         if let decoded = try? JSONValue.parse(trimmed) { return decoded }
         switch trimmed {

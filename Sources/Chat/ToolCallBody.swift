@@ -21,8 +21,7 @@ struct ToolCallBody: Equatable {
         let nameEnd = [find(Array("\n".utf8), in: body, from: 0), find(argKeyOpen, in: body, from: 0),
                        find(literalNewline, in: body, from: 0)].compactMap { $0 }.min() ?? body.count
         let name = PythonText.strip(String(decoding: body[..<nameEnd], as: UTF8.self))
-        guard !name.isEmpty, !name.unicodeScalars.contains(where: { PythonText.isSpace($0) || $0 == "<" || $0 == ">" })
-        else { return nil }
+        guard isValidName(name) else { return nil }
 
         var arguments: [(key: String, raw: String)] = []
         var pos = skipSeparators(body, from: nameEnd)
@@ -42,6 +41,11 @@ struct ToolCallBody: Equatable {
         return ToolCallBody(name: name, arguments: arguments)
     }
 
+    /// A stripped name is valid when it is non-empty and has no whitespace, `<` or `>`.
+    static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && !name.unicodeScalars.contains { PythonText.isSpace($0) || $0 == "<" || $0 == ">" }
+    }
+
     /// Skips ASCII whitespace and literal `\n` sequences.
     static func skipSeparators(_ bytes: [UInt8], from start: Int) -> Int {
         var pos = start
@@ -59,14 +63,18 @@ struct ToolCallBody: Equatable {
 
     static func isASCIISpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 }
 
-    static func starts(_ bytes: [UInt8], with marker: [UInt8], at pos: Int) -> Bool {
-        pos + marker.count <= bytes.count && bytes[pos..<(pos + marker.count)].elementsEqual(marker)
+    /// Whether `bytes[pos..<limit]` (`limit` defaults to the end) starts with `marker`.
+    static func starts(_ bytes: [UInt8], with marker: [UInt8], at pos: Int, limit: Int? = nil) -> Bool {
+        pos + marker.count <= min(limit ?? bytes.count, bytes.count)
+            && bytes[pos..<(pos + marker.count)].elementsEqual(marker)
     }
 
-    static func find(_ marker: [UInt8], in bytes: [UInt8], from start: Int) -> Int? {
-        guard let first = marker.first, bytes.count >= marker.count else { return nil }
-        var i = start
-        let last = bytes.count - marker.count
+    /// The first occurrence of `marker` in `bytes[start..<limit]` (`limit` defaults to the end).
+    static func find(_ marker: [UInt8], in bytes: [UInt8], from start: Int, limit: Int? = nil) -> Int? {
+        let end = min(limit ?? bytes.count, bytes.count)
+        guard let first = marker.first, end >= marker.count else { return nil }
+        var i = max(start, 0)
+        let last = end - marker.count
         while i <= last {
             if bytes[i] == first && bytes[i..<(i + marker.count)].elementsEqual(marker) { return i }
             i += 1

@@ -16,10 +16,11 @@ final class OutputParserTests: XCTestCase {
         ["type": "function", "function": ["name": "list_files", "parameters": ["type": "object", "properties": [:]]]],
     ]
 
-    private func parse(_ text: String, tools: JSONValue? = weatherTools, reasoning: Bool = true) -> ParsedOutput {
+    private func parse(_ text: String, tools: JSONValue? = weatherTools, reasoning: Bool = true,
+                       streaming: GLMOutputParser.ToolCallStreaming = .incremental) -> ParsedOutput {
         var n = 0
         return GLMOutputParser.parse(text, tools: tools, parseReasoning: reasoning, parseToolCalls: true,
-                                     makeID: { n += 1; return "call_\(n)" })
+                                     toolCallStreaming: streaming, makeID: { n += 1; return "call_\(n)" })
     }
 
     private func call(_ id: Int, _ name: String, _ arguments: String) -> ParsedToolCall {
@@ -107,25 +108,41 @@ final class OutputParserTests: XCTestCase {
         XCTAssertEqual(parse(text).toolCalls, [call(1, "get_weather", #"{"city": "a</tool_call>b\n\"q\""}"#)])
     }
 
-    func testMalformedCallsBecomeContent() {
+    func testMalformedCallsBecomeContentWhenStreamedWhole() {
         let junk = "Before\n<tool_call>get_weather\n<arg_key>city</arg_key>junk</tool_call>\nAfter"
-        XCTAssertEqual(parse(junk), ParsedOutput(content: junk.replacingOccurrences(of: "Before\n", with: "Before\n")))
-        let noName = "<tool_call>\n<arg_key>a</arg_key><arg_value>1</arg_value></tool_call>"
-        XCTAssertEqual(parse(noName), ParsedOutput(content: noName))
-        let spacedName = "<tool_call>get weather\n</tool_call>"
-        XCTAssertEqual(parse(spacedName), ParsedOutput(content: spacedName))
+        XCTAssertEqual(parse(junk, streaming: .wholeCall), ParsedOutput(content: junk))
+        let cut = "Checking.\n<tool_call>get_weather\n<arg_key>city</arg_key>\n<arg_value>Par"
+        XCTAssertEqual(parse(cut, streaming: .wholeCall), ParsedOutput(content: cut))
+    }
+
+    func testMalformedNamesAreContentInBothModes() {
+        for streaming in [GLMOutputParser.ToolCallStreaming.incremental, .wholeCall] {
+            let noName = "<tool_call>\n<arg_key>a</arg_key><arg_value>1</arg_value></tool_call>"
+            XCTAssertEqual(parse(noName, streaming: streaming), ParsedOutput(content: noName))
+            let spacedName = "<tool_call>get weather\n</tool_call>"
+            XCTAssertEqual(parse(spacedName, streaming: streaming), ParsedOutput(content: spacedName))
+            let unfinishedName = "Hi <tool_call>get_wea"
+            XCTAssertEqual(parse(unfinishedName, streaming: streaming), ParsedOutput(content: unfinishedName))
+        }
     }
 
     func testUnknownToolNameIsContent() {
         let text = "<tool_call>delete_everything\n<arg_key>x</arg_key>\n<arg_value>1</arg_value>\n</tool_call>"
-        XCTAssertEqual(parse(text), ParsedOutput(content: text))
-        // With no declared tools every name is accepted.
-        XCTAssertEqual(parse(text, tools: nil).toolCalls, [call(1, "delete_everything", #"{"x": 1}"#)])
+        for streaming in [GLMOutputParser.ToolCallStreaming.incremental, .wholeCall] {
+            XCTAssertEqual(parse(text, streaming: streaming), ParsedOutput(content: text))
+            // With no declared tools every name is accepted.
+            XCTAssertEqual(parse(text, tools: nil, streaming: streaming).toolCalls,
+                           [call(1, "delete_everything", #"{"x": 1}"#)])
+        }
     }
 
-    func testUnterminatedCallAtEndIsContent() {
-        let text = "Checking.\n<tool_call>get_weather\n<arg_key>city</arg_key>\n<arg_value>Par"
-        XCTAssertEqual(parse(text), ParsedOutput(content: text))
+    func testRepeatedKeysAreWrittenInOrderInBothModes() {
+        let text = "<tool_call>get_weather\n<arg_key>city</arg_key>\n<arg_value>a</arg_value>\n"
+            + "<arg_key>days</arg_key>\n<arg_value>1</arg_value>\n<arg_key>city</arg_key>\n<arg_value>b</arg_value>\n</tool_call>"
+        for streaming in [GLMOutputParser.ToolCallStreaming.incremental, .wholeCall] {
+            XCTAssertEqual(parse(text, streaming: streaming).toolCalls,
+                           [call(1, "get_weather", #"{"city": "a", "days": 1, "city": "b"}"#)])
+        }
     }
 
     func testToolCallInsideThinkEndsReasoning() {
@@ -163,5 +180,13 @@ final class OutputParserTests: XCTestCase {
         for id in ids {
             XCTAssertTrue(id.dropFirst(5).allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) })
         }
+    }
+}
+
+final class ParsedToolCallWireTests: XCTestCase {
+    func testWireForm() {
+        let call = ParsedToolCall(id: "call_1", name: "f", arguments: #"{"a": 1}"#)
+        XCTAssertEqual(call.jsonValue.serialized(),
+                       #"{"id":"call_1","type":"function","function":{"name":"f","arguments":"{\"a\": 1}"}}"#)
     }
 }
