@@ -5,6 +5,21 @@ struct BytePairModelContents {
     var model: BytePairModel
     /// Vocabulary tokens whose characters are not all byte-level characters (BPE never produces them).
     var otherTokens: [String: Int]
+    /// The number of vocabulary entries.
+    var entryCount: Int
+
+    func id(forToken token: String) -> Int? {
+        model.id(forToken: token, otherTokens: otherTokens)
+    }
+}
+
+extension BytePairModel {
+    /// The vocabulary id of a byte-level token string.
+    func id(forToken token: String, otherTokens: [String: Int]) -> Int? {
+        var bytes: [UInt8] = []
+        if TokenizerFileReader.appendBytes(of: token, to: &bytes), let id = vocabulary.value(for: bytes) { return id }
+        return otherTokens[token]
+    }
 }
 
 extension TokenizerFileReader {
@@ -53,7 +68,8 @@ extension TokenizerFileReader {
 
         let model = BytePairModel(vocabulary: table, byteIDs: byteIDs, merges: mergeTable,
                                   ignoresMerges: node["ignore_merges"]?.boolValue ?? false)
-        return BytePairModelContents(tokens: tokens, model: model, otherTokens: otherTokens)
+        return BytePairModelContents(tokens: tokens, model: model, otherTokens: otherTokens,
+                                     entryCount: table.count + otherTokens.count)
     }
 
     private func checkUnsupportedOptions(_ node: JSONNode) throws {

@@ -73,7 +73,7 @@ public final class Tokenizer: @unchecked Sendable {
         let contents = try reader.bytePairModel(root["model"])
         model = contents.model
         otherVocabularyTokens = contents.otherTokens
-        addedTokens = try reader.addedTokens(root["added_tokens"])
+        addedTokens = Self.assigningIDs(to: try reader.addedTokens(root["added_tokens"]), model: contents)
         self.configuration = configuration
 
         var strings = contents.tokens
@@ -102,6 +102,33 @@ public final class Tokenizer: @unchecked Sendable {
             tokens: normalized, patterns: normalized.map { Array(normalizer.normalize($0.content).utf8) })
     }
 
+    /// The ids `tokenizers` gives added tokens (it does not trust the ids written in the file): a token whose
+    /// content is already a vocabulary entry takes that entry's id; a new one takes the next id after the
+    /// vocabulary (its entry count) or after the largest id given so far. For files `tokenizers` wrote
+    /// itself this reproduces the ids in the file.
+    private static func assigningIDs(to tokens: [AddedToken], model: BytePairModelContents) -> [AddedToken] {
+        let vocabularyCount = model.entryCount
+        var assigned: [String: Int] = [:]
+        var largest: Int?
+        var result: [AddedToken] = []
+        for token in tokens where assigned[token.content] == nil {
+            let id: Int
+            if let existing = model.id(forToken: token.content) {
+                id = existing
+            } else if let largest, largest >= vocabularyCount || vocabularyCount == 0 {
+                id = largest + 1
+            } else {
+                id = vocabularyCount
+            }
+            assigned[token.content] = id
+            largest = max(largest ?? id, id)
+            result.append(AddedToken(id: id, content: token.content, isSpecial: token.isSpecial,
+                                     isSingleWord: token.isSingleWord, stripsLeft: token.stripsLeft,
+                                     stripsRight: token.stripsRight, isNormalized: token.isNormalized))
+        }
+        return result
+    }
+
     /// The ByteLevel decoder's view of a token: the bytes its characters stand for, or its own UTF-8 when a
     /// character is outside the byte alphabet (added tokens such as `<think>` are plain ASCII either way).
     private static func decodedBytes(of strings: [String?]) -> ([UInt8], [Int]) {
@@ -124,12 +151,7 @@ public final class Tokenizer: @unchecked Sendable {
     // MARK: vocabulary
 
     public func id(forToken token: String) -> Int? {
-        if let id = addedTokenIDs[token] { return id }
-        var bytes: [UInt8] = []
-        if TokenizerFileReader.appendBytes(of: token, to: &bytes), let id = model.vocabulary.value(for: bytes) {
-            return id
-        }
-        return otherVocabularyTokens[token]
+        addedTokenIDs[token] ?? model.id(forToken: token, otherTokens: otherVocabularyTokens)
     }
 
     public func token(forID id: Int) -> String? {
