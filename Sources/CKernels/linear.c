@@ -257,6 +257,41 @@ static A512 void rows_avx512_f8(const ck_matrix *w, const float *x, int64_t ldx,
     }
 }
 
+/// Rows [r0, r1) of W as f32 (the matrix path's tile conversion), 16 elements per step.
+static A512 void convert_rows_avx512(const ck_matrix *w, int64_t r0, int64_t r1, float *out) {
+    int64_t cols = w->cols, cv = cols & ~(int64_t)15;
+    for (int64_t r = r0; r < r1; r++) {
+        float *o = out + (r - r0) * cols;
+        if (cv != cols) {            // widths that are not a multiple of 16: the scalar converter does the row
+            ck_convert_rows(w, r, r + 1, o);
+            continue;
+        }
+        int64_t c = 0;
+        switch (w->dtype) {
+        case CK_BF16: {
+            const uint16_t *src = (const uint16_t *)w->data + r * cols;
+            for (; c < cv; c += 16) _mm512_storeu_ps(o + c, load16_bf16(src + c));
+            break;
+        }
+        case CK_F16: {
+            const uint16_t *src = (const uint16_t *)w->data + r * cols;
+            for (; c < cv; c += 16) _mm512_storeu_ps(o + c, load16_f16(src + c));
+            break;
+        }
+        case CK_F8E4M3: {
+            const uint8_t *src = (const uint8_t *)w->data + r * cols;
+            for (; c < cv; c += 16)
+                _mm512_storeu_ps(o + c, _mm512_mul_ps(load16_f8e4m3(src + c), _mm512_set1_ps(ck_scale_at(w, r, c))));
+            break;
+        }
+        default: {
+            const float *src = (const float *)w->data + r * cols;
+            for (; c < cv; c += 16) _mm512_storeu_ps(o + c, _mm512_loadu_ps(src + c));
+        }
+        }
+    }
+}
+
 DEFINE_AVX512(rows_avx512_bf16, uint16_t, load16_bf16)
 DEFINE_AVX512(rows_avx512_f16, uint16_t, load16_f16)
 DEFINE_AVX512(rows_avx512_f32, float, load16_f32)
@@ -369,6 +404,10 @@ static void gemm_tile(const ck_linear_task *t, int64_t r0, int64_t r1) {
                 return;
             }
         }
+#if defined(__x86_64__)
+        if (ck_isa() == 2) convert_rows_avx512(w, r0, r1, tile_buffer);
+        else
+#endif
         ck_convert_rows(w, r0, r1, tile_buffer);
         tile = tile_buffer;
     }
