@@ -295,6 +295,8 @@ static A512 void convert_rows_avx512(const ck_matrix *w, int64_t r0, int64_t r1,
 DEFINE_AVX512(rows_avx512_bf16, uint16_t, load16_bf16)
 DEFINE_AVX512(rows_avx512_f16, uint16_t, load16_f16)
 DEFINE_AVX512(rows_avx512_f32, float, load16_f32)
+// FP8 codes without their scale; the per-row scale is applied to the finished sums (see ck_linear_rows).
+DEFINE_AVX512(rows_avx512_f8_unscaled, uint8_t, load16_f8e4m3)
 
 // ---------------------------------------------------------------- AVX2 + FMA
 
@@ -347,8 +349,16 @@ void ck_linear_rows(const ck_matrix *w, const float *x, int64_t ldx, int64_t T, 
 #if defined(__x86_64__)
     int isa = ck_isa();
     if (w->dtype == CK_F8E4M3) {
-        if (isa == 2) rows_avx512_f8(w, x, ldx, T, y, ldy, r0, r1);
-        else rows_fp8(w, x, ldx, T, y, ldy, r0, r1);
+        if (isa == 2 && w->scale_kind == CK_SCALE_ROW) {
+            ck_prepare_tables();
+            rows_avx512_f8_unscaled(w, x, ldx, T, y, ldy, r0, r1);
+            for (int64_t t = 0; t < T; t++)
+                for (int64_t r = r0; r < r1; r++) y[t * ldy + r] *= w->scale[r];
+        } else if (isa == 2) {
+            rows_avx512_f8(w, x, ldx, T, y, ldy, r0, r1);
+        } else {
+            rows_fp8(w, x, ldx, T, y, ldy, r0, r1);
+        }
         return;
     }
     if (isa == 2) {
