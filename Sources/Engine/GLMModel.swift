@@ -88,10 +88,17 @@ public final class GLMModel: @unchecked Sendable {
     /// in request order and equal (to float rounding) what separate `forward` calls give. Nothing is run and no
     /// cache changes if any request is invalid; every request needs its own cache.
     public func forward(batch: [ForwardRequest]) throws -> [[Float]] {
-        try forward(batch: batch, trace: nil)
+        try forward(batch: batch, trace: nil).map(\.logits)
     }
 
-    func forward(batch: [ForwardRequest], trace: Trace?) throws -> [[Float]] {
+    /// `forward` that also returns the post-final-norm hidden states of the rows whose logits it returns
+    /// (`[rows, hidden_size]`): what `lm_head` and the MTP layer consume.
+    public func forwardWithHidden(_ tokens: [Int32], cache: KVCache,
+                                  logits: LogitsSelection = .last) throws -> (logits: [Float], hidden: [Float]) {
+        try forward(batch: [ForwardRequest(tokens: tokens, cache: cache, logits: logits)], trace: nil)[0]
+    }
+
+    func forward(batch: [ForwardRequest], trace: Trace?) throws -> [(logits: [Float], hidden: [Float])] {
         guard !batch.isEmpty else { throw EngineError.invalidArgument("forward needs at least one request") }
         var seen = Set<ObjectIdentifier>()
         for request in batch {
@@ -100,7 +107,7 @@ public final class GLMModel: @unchecked Sendable {
             guard seen.insert(ObjectIdentifier(cache)).inserted else {
                 throw EngineError.invalidArgument("a batched forward got the same KV cache twice")
             }
-            guard cache.layers == config.numHiddenLayers, cache.width == config.numKeyValueHeads * config.headDim else {
+            guard !cache.isMTP, cache.layers == config.numHiddenLayers, cache.width == config.numKeyValueHeads * config.headDim else {
                 throw EngineError.invalidArgument("the KV cache was made for a different model")
             }
             for id in request.tokens where id < 0 || Int(id) >= config.vocabSize {
@@ -125,12 +132,50 @@ public final class GLMModel: @unchecked Sendable {
         }
         let logits = linear(model.lmHead, selected, tokens: counts.reduce(0, +))
         let V = config.vocabSize
-        var results: [[Float]] = []
+        var results: [(logits: [Float], hidden: [Float])] = []
         var start = 0
         for count in counts {
-            results.append(Array(logits[start * V ..< (start + count) * V]))
+            results.append((Array(logits[start * V ..< (start + count) * V]), Array(selected[start * H ..< (start + count) * H])))
             start += count
         }
         return results
+    }
+
+    // MARK: multi-token prediction
+
+    /// Whether the checkpoint has the MTP layer (`model.layers.{num_hidden_layers}`).
+    public var hasMTP: Bool { model.mtp != nil }
+
+    /// A one-layer KV cache for the MTP layer.
+    public func makeMTPCache(capacity: Int) -> KVCache {
+        KVCache(layers: 1, width: config.numKeyValueHeads * config.headDim,
+                capacity: min(max(capacity, 1), config.maxPositionEmbeddings), isMTP: true)
+    }
+
+    /// Runs the MTP layer (model-spec §4.4) on rows `i = 0 ..< tokens.count` at positions `cache.count + i` of the
+    /// MTP cache: row `i` pairs token `tokens[i]` with `hidden[i]`, the main model's post-norm hidden state of the
+    /// token before it (from `forwardWithHidden`), and its logits predict the token after `tokens[i]`.
+    /// `zeroEmbeddingAtPositionZero` selects vLLM's variant (the embedding at position 0 is zero); the default is
+    /// SGLang's / transformers' / llama.cpp's. Returns logits `[T, V]` and the layer output before
+    /// `shared_head.norm` `[T, H]`.
+    public func mtpForward(_ tokens: [Int32], hidden: [Float], cache: KVCache,
+                           zeroEmbeddingAtPositionZero: Bool = false) throws -> (logits: [Float], output: [Float]) {
+        guard let mtp = model.mtp else {
+            throw EngineError.invalidArgument("\(directory.lastPathComponent) has no MTP layer (model.layers.\(config.numHiddenLayers))")
+        }
+        guard !tokens.isEmpty, hidden.count == tokens.count * config.hiddenSize else {
+            throw EngineError.invalidArgument("mtpForward needs one hidden row of \(config.hiddenSize) values per token")
+        }
+        guard cache.isMTP, cache.width == config.numKeyValueHeads * config.headDim else {
+            throw EngineError.invalidArgument("mtpForward needs a cache from makeMTPCache")
+        }
+        for id in tokens where id < 0 || Int(id) >= config.vocabSize {
+            throw EngineError.tokenOutOfRange(id: id, vocabSize: config.vocabSize)
+        }
+        guard cache.count + tokens.count <= cache.capacity else {
+            throw EngineError.cacheFull(count: cache.count, adding: tokens.count, capacity: cache.capacity)
+        }
+        return model.mtp(mtp, tokens: tokens, hidden: hidden, cache: cache,
+                         zeroEmbeddingAtPositionZero: zeroEmbeddingAtPositionZero)
     }
 }
