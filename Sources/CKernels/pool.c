@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "CKernels.h"
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
@@ -69,7 +70,8 @@ static void *worker_main(void *arg) {
             gen = (uint32_t)(atomic_load_explicit(&pool.claim, memory_order_acquire) >> 32);
             if (gen != seen) break;
             CPU_RELAX();
-            if ((++spins & 1023) == 0 && now_nanos() - spin_start > SPIN_NANOS) {
+            if ((++spins & 1023) == 0) sched_yield();
+            if ((spins & 1023) == 0 && now_nanos() - spin_start > SPIN_NANOS) {
                 pthread_mutex_lock(&pool.lock);
                 atomic_fetch_add(&pool.sleepers, 1);
                 while ((uint32_t)(atomic_load(&pool.claim) >> 32) == seen)
@@ -130,6 +132,12 @@ void ck_parallel_for(int64_t chunks, ck_task_fn fn, void *ctx) {
         pthread_mutex_unlock(&pool.lock);
     }
     work_on(gen, 0);
-    while (atomic_load_explicit(&pool.done, memory_order_acquire) < chunks) CPU_RELAX();
+    // Wait for chunks other threads still run; yield now and then so a preempted worker gets the CPU back
+    // quickly when the machine is oversubscribed.
+    unsigned spins = 0;
+    while (atomic_load_explicit(&pool.done, memory_order_acquire) < chunks) {
+        CPU_RELAX();
+        if ((++spins & 255) == 0) sched_yield();
+    }
     pthread_mutex_unlock(&pool.submit);
 }

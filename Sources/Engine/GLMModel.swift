@@ -15,18 +15,27 @@ public final class GLMModel: @unchecked Sendable {
     /// Tensors the engine loaded and checked.
     public let tensorCount: Int
 
+    /// Threads of the engine's pool (the first `load` in a process fixes the count).
+    public var threads: Int { Int(ck_pool_threads()) }
+
     /// Bytes of weight data the engine uses (read in place from the mapped files).
     public var weightBytes: Int { bytesByDType.values.reduce(0, +) }
+
+    /// Weight bytes one decoded token reads: every attention and dense matrix, the router, `num_experts_per_tok`
+    /// routed experts and the shared expert of each MoE layer, `lm_head` and one embedding row (not the MTP layer).
+    /// Decode speed is bounded by this divided by the memory bandwidth.
+    public var activeWeightBytesPerToken: Int { model.activeWeightBytesPerToken }
 
     public enum LogitsSelection: Sendable { case last, all }
 
     /// Opens the checkpoint in `directory`, checks every tensor against `config.json` and starts the thread pool
-    /// (`threads` in total, default one per CPU).
-    public static func load(from directory: URL, threads: Int? = nil,
+    /// (`threads` in total, default one per CPU). With `populate`, every weight page is faulted in while loading
+    /// (`MAP_POPULATE`) instead of during the first forward passes.
+    public static func load(from directory: URL, threads: Int? = nil, populate: Bool = false,
                             progress: ((LoadProgress) -> Void)? = nil) throws -> GLMModel {
         let config = try ModelConfig.load(from: directory)
         let checkpoint: Checkpoint
-        do { checkpoint = try Checkpoint(directory: directory) } catch let error as SafeTensorsError {
+        do { checkpoint = try Checkpoint(directory: directory, populate: populate) } catch let error as SafeTensorsError {
             throw EngineError.checkpoint(error.description)
         }
         ck_pool_start(Int32(threads ?? 0))
@@ -59,9 +68,106 @@ public final class GLMModel: @unchecked Sendable {
     /// returns row-major logits: 1×vocab for `.last`, tokens.count×vocab for `.all`.
     /// Throws if the cache is full, the cache belongs to another model shape, or an id is out of range.
     public func forward(_ tokens: [Int32], cache: KVCache, logits: LogitsSelection = .last) throws -> [Float] {
-        guard !tokens.isEmpty else { throw EngineError.invalidArgument("forward needs at least one token") }
-        guard cache.layers == config.numHiddenLayers, cache.width == config.numKeyValueHeads * config.headDim else {
-            throw EngineError.invalidArgument("the KV cache was made for a different model")
+        try forward(batch: [ForwardRequest(tokens: tokens, cache: cache, logits: logits)])[0]
+    }
+
+    /// One sequence of a batched forward: new tokens for one cache.
+    public struct ForwardRequest {
+        public let tokens: [Int32]
+        public let cache: KVCache
+        public let logits: LogitsSelection
+        public init(tokens: [Int32], cache: KVCache, logits: LogitsSelection = .last) {
+            self.tokens = tokens
+            self.cache = cache
+            self.logits = logits
+        }
+    }
+
+    /// Several sequences (each with its own cache) in one pass: every weight matrix is streamed once for all of
+    /// them, so e.g. one decode token for each of 4 concurrent requests costs little more than one. Results are
+    /// in request order and equal (to float rounding) what separate `forward` calls give. Nothing is run and no
+    /// cache changes if any request is invalid; every request needs its own cache.
+    public func forward(batch: [ForwardRequest]) throws -> [[Float]] {
+        try forward(batch: batch, trace: nil).map(\.logits)
+    }
+
+    /// `forward` that also returns the post-final-norm hidden states of the rows whose logits it returns
+    /// (`[rows, hidden_size]`): what `lm_head` and the MTP layer consume.
+    public func forwardWithHidden(_ tokens: [Int32], cache: KVCache,
+                                  logits: LogitsSelection = .last) throws -> (logits: [Float], hidden: [Float]) {
+        try forward(batch: [ForwardRequest(tokens: tokens, cache: cache, logits: logits)], trace: nil)[0]
+    }
+
+    func forward(batch: [ForwardRequest], trace: Trace?) throws -> [(logits: [Float], hidden: [Float])] {
+        guard !batch.isEmpty else { throw EngineError.invalidArgument("forward needs at least one request") }
+        var seen = Set<ObjectIdentifier>()
+        for request in batch {
+            let cache = request.cache
+            guard !request.tokens.isEmpty else { throw EngineError.invalidArgument("forward needs at least one token") }
+            guard seen.insert(ObjectIdentifier(cache)).inserted else {
+                throw EngineError.invalidArgument("a batched forward got the same KV cache twice")
+            }
+            guard !cache.isMTP, cache.layers == config.numHiddenLayers, cache.width == config.numKeyValueHeads * config.headDim else {
+                throw EngineError.invalidArgument("the KV cache was made for a different model")
+            }
+            for id in request.tokens where id < 0 || Int(id) >= config.vocabSize {
+                throw EngineError.tokenOutOfRange(id: id, vocabSize: config.vocabSize)
+            }
+            guard cache.count + request.tokens.count <= cache.capacity else {
+                throw EngineError.cacheFull(count: cache.count, adding: request.tokens.count, capacity: cache.capacity)
+            }
+        }
+        let hidden = model.hiddenStates(batch.map { ($0.tokens, $0.cache) }, trace: trace)
+        // lm_head only on the rows whose logits were asked for, all in one pass.
+        let H = config.hiddenSize
+        var selected: [Float] = []
+        var counts: [Int] = []
+        var row = 0
+        for request in batch {
+            let n = request.tokens.count
+            let first = request.logits == .last ? row + n - 1 : row
+            selected += hidden[first * H ..< (row + n) * H]
+            counts.append(row + n - first)
+            row += n
+        }
+        let logits = linear(model.lmHead, selected, tokens: counts.reduce(0, +))
+        let V = config.vocabSize
+        var results: [(logits: [Float], hidden: [Float])] = []
+        var start = 0
+        for count in counts {
+            results.append((Array(logits[start * V ..< (start + count) * V]), Array(selected[start * H ..< (start + count) * H])))
+            start += count
+        }
+        return results
+    }
+
+    // MARK: multi-token prediction
+
+    /// Whether the checkpoint has the MTP layer (`model.layers.{num_hidden_layers}`).
+    public var hasMTP: Bool { model.mtp != nil }
+
+    /// A one-layer KV cache for the MTP layer.
+    public func makeMTPCache(capacity: Int) -> KVCache {
+        KVCache(layers: 1, width: config.numKeyValueHeads * config.headDim,
+                capacity: min(max(capacity, 1), config.maxPositionEmbeddings), isMTP: true)
+    }
+
+    /// Runs the MTP layer (model-spec §4.4) on rows `i = 0 ..< tokens.count` at positions `cache.count + i` of the
+    /// MTP cache: row `i` pairs token `tokens[i]` with `hidden[i]`, the main model's post-norm hidden state of the
+    /// token before it (from `forwardWithHidden`), and its logits predict the token after `tokens[i]`.
+    /// `zeroEmbeddingAtPositionZero` selects vLLM's variant (the embedding at position 0 is zero); the default is
+    /// SGLang's / transformers' / llama.cpp's. Returns logits `[T, V]` and the layer output before
+    /// `shared_head.norm` `[T, H]`.
+    public func mtpForward(_ tokens: [Int32], hidden: [Float], cache: KVCache,
+                           zeroEmbeddingAtPositionZero: Bool = false) throws -> (logits: [Float], output: [Float]) {
+        guard let mtp = model.mtp else {
+            throw EngineError.invalidArgument("\(directory.lastPathComponent) has no MTP layer (model.layers.\(config.numHiddenLayers))")
+        }
+        guard !tokens.isEmpty, hidden.count == tokens.count * config.hiddenSize else {
+            throw EngineError.invalidArgument("mtpForward needs one hidden row of \(config.hiddenSize) values per token")
+        }
+        guard cache.isMTP, cache.width == config.numKeyValueHeads * config.headDim else {
+            throw EngineError.invalidArgument("mtpForward needs a cache from makeMTPCache")
         }
         for id in tokens where id < 0 || Int(id) >= config.vocabSize {
             throw EngineError.tokenOutOfRange(id: id, vocabSize: config.vocabSize)
@@ -69,89 +175,7 @@ public final class GLMModel: @unchecked Sendable {
         guard cache.count + tokens.count <= cache.capacity else {
             throw EngineError.cacheFull(count: cache.count, adding: tokens.count, capacity: cache.capacity)
         }
-        let hidden = model.hiddenStates(tokens, cache: cache, lastOnly: logits == .last)
-        return linear(model.lmHead, hidden, tokens: logits == .last ? 1 : tokens.count)
-    }
-
-    // MARK: loading
-
-    private static func expectedTensorCount(_ c: ModelConfig, checkpoint: Checkpoint, mtp: Bool) -> Int {
-        let attention = 6 + (c.attentionBias ? 3 : 0) + (c.useQKNorm ? 2 : 0)
-        let moe = 2 + 3 * c.nRoutedExperts + (c.nSharedExperts > 0 ? 3 : 0)
-        var total = 2 + (c.tieWordEmbeddings ? 0 : 1)
-        for l in 0..<c.numHiddenLayers { total += attention + (c.isMoELayer(l) ? moe : 3) }
-        if mtp {
-            let prefix = "model.layers.\(c.numHiddenLayers)."
-            total += attention + moe + 4
-            total += checkpoint.contains(prefix + "embed_tokens.weight") ? 1 : 0
-            total += checkpoint.contains(prefix + "shared_head.head.weight") ? 1 : 0
-        }
-        return total
-    }
-
-    private static func build(_ c: ModelConfig, loader: WeightLoader, mtp: Bool) throws -> Transformer {
-        let H = c.hiddenSize, V = c.vocabSize
-        let embed = try loader.matrix("model.embed_tokens.weight", rows: V, cols: H)
-        var layers: [DecoderLayer] = []
-        for l in 0..<c.numHiddenLayers {
-            layers.append(try decoderLayer(c, index: l, moe: c.isMoELayer(l), loader: loader))
-        }
-        let norm = try loader.vector("model.norm.weight", length: H)
-        let head = c.tieWordEmbeddings ? embed : try loader.matrix("lm_head.weight", rows: V, cols: H)
-        var mtpLayer: MTPLayer?
-        if mtp {
-            let n = c.numHiddenLayers, p = "model.layers.\(n)."
-            mtpLayer = MTPLayer(
-                layer: try decoderLayer(c, index: n, moe: true, loader: loader),
-                enorm: try loader.vector(p + "enorm.weight", length: H),
-                hnorm: try loader.vector(p + "hnorm.weight", length: H),
-                sharedHeadNorm: try loader.vector(p + "shared_head.norm.weight", length: H),
-                ehProj: try loader.matrix(p + "eh_proj.weight", rows: H, cols: 2 * H),
-                embedTokens: loader.has(p + "embed_tokens.weight") ? try loader.matrix(p + "embed_tokens.weight", rows: V, cols: H) : nil,
-                head: loader.has(p + "shared_head.head.weight") ? try loader.matrix(p + "shared_head.head.weight", rows: V, cols: H) : nil)
-        }
-        return Transformer(config: c, embedTokens: embed, layers: layers, norm: norm, lmHead: head, mtp: mtpLayer,
-                           rope: Rope(rotaryDim: c.rotaryDim, headDim: c.headDim, theta: c.ropeTheta))
-    }
-
-    private static func decoderLayer(_ c: ModelConfig, index l: Int, moe: Bool, loader: WeightLoader) throws -> DecoderLayer {
-        let H = c.hiddenSize, D = c.headDim, q = c.numAttentionHeads * D, kv = c.numKeyValueHeads * D
-        let p = "model.layers.\(l)."
-        let a = p + "self_attn."
-        let attention = Attention(
-            qProj: try loader.matrix(a + "q_proj.weight", rows: q, cols: H),
-            kProj: try loader.matrix(a + "k_proj.weight", rows: kv, cols: H),
-            vProj: try loader.matrix(a + "v_proj.weight", rows: kv, cols: H),
-            oProj: try loader.matrix(a + "o_proj.weight", rows: H, cols: q),
-            qBias: c.attentionBias ? try loader.vector(a + "q_proj.bias", length: q) : nil,
-            kBias: c.attentionBias ? try loader.vector(a + "k_proj.bias", length: kv) : nil,
-            vBias: c.attentionBias ? try loader.vector(a + "v_proj.bias", length: kv) : nil,
-            qNorm: c.useQKNorm ? try loader.vector(a + "q_norm.weight", length: D) : nil,
-            kNorm: c.useQKNorm ? try loader.vector(a + "k_norm.weight", length: D) : nil)
-        let m = p + "mlp."
-        func feedForward(_ prefix: String, width: Int) throws -> FeedForward {
-            FeedForward(gate: try loader.matrix(prefix + "gate_proj.weight", rows: width, cols: H),
-                        up: try loader.matrix(prefix + "up_proj.weight", rows: width, cols: H),
-                        down: try loader.matrix(prefix + "down_proj.weight", rows: H, cols: width))
-        }
-        let block: MLPBlock
-        if moe {
-            let E = c.nRoutedExperts
-            let router = Router(weight: try loader.matrix(m + "gate.weight", rows: E, cols: H),
-                                correctionBias: try loader.vector(m + "gate.e_score_correction_bias", length: E),
-                                topK: c.numExpertsPerTok, groups: c.nGroup, topkGroup: c.topkGroup,
-                                normalize: c.normTopkProb, scaling: Float(c.routedScalingFactor))
-            var experts: [FeedForward] = []
-            experts.reserveCapacity(E)
-            for e in 0..<E { experts.append(try feedForward(m + "experts.\(e).", width: c.moeIntermediateSize)) }
-            let shared = c.nSharedExperts > 0 ? try feedForward(m + "shared_experts.", width: c.sharedIntermediateSize) : nil
-            block = .moe(MixtureOfExperts(router: router, experts: experts, shared: shared))
-        } else {
-            block = .dense(try feedForward(m, width: c.intermediateSize))
-        }
-        return DecoderLayer(inputNorm: try loader.vector(p + "input_layernorm.weight", length: H),
-                            attention: attention,
-                            postAttentionNorm: try loader.vector(p + "post_attention_layernorm.weight", length: H),
-                            mlp: block)
+        return model.mtp(mtp, tokens: tokens, hidden: hidden, cache: cache,
+                         zeroEmbeddingAtPositionZero: zeroEmbeddingAtPositionZero)
     }
 }

@@ -6,10 +6,13 @@ public final class KVCache {
     public let capacity: Int
     let layers: Int
     let width: Int
+    /// True for the one-layer cache of the MTP layer (`GLMModel.makeMTPCache`).
+    let isMTP: Bool
     let keys: [UnsafeMutablePointer<Float>]
     let values: [UnsafeMutablePointer<Float>]
 
-    init(layers: Int, width: Int, capacity: Int) {
+    init(layers: Int, width: Int, capacity: Int, isMTP: Bool = false) {
+        self.isMTP = isMTP
         self.layers = layers
         self.width = width
         self.capacity = capacity

@@ -9,17 +9,25 @@ public final class Checkpoint: @unchecked Sendable {
     public let directory: URL
     /// The mapped files, sorted by name.
     public let files: [SafeTensorsFile]
+    /// Every tensor name, sorted.
+    public let tensorNames: [String]
     /// Total bytes of tensor data of every tensor in the checkpoint.
     public let totalBytes: Int
     private let location: [String: SafeTensorsFile]
     /// Where tensors are listed: the index, or the single file.
     private let listing: String
 
+    /// Opens the folder's index (or single file), maps every file it names and checks that each listed tensor
+    /// is in its file. `populate` pre-faults the mappings (`MAP_POPULATE`): slower to open, no page faults later.
     public init(directory: URL, populate: Bool = false) throws {
         self.directory = directory
         let indexURL = directory.appendingPathComponent(CheckpointIndex.fileName)
         let singleURL = directory.appendingPathComponent("model.safetensors")
         let manager = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard manager.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw SafeTensorsError(file: directory.lastPathComponent, problem: "model folder does not exist or is not a folder")
+        }
 
         if manager.fileExists(atPath: indexURL.path) {
             let index = try CheckpointIndex(url: indexURL)
@@ -56,11 +64,9 @@ public final class Checkpoint: @unchecked Sendable {
             throw SafeTensorsError(file: directory.lastPathComponent,
                                    problem: "neither \(CheckpointIndex.fileName) nor model.safetensors found in the model folder")
         }
+        tensorNames = location.keys.sorted()
         totalBytes = location.reduce(0) { total, item in total + item.value.byteCount(of: item.key) }
     }
-
-    /// Every tensor name, sorted.
-    public var tensorNames: [String] { location.keys.sorted() }
 
     public func contains(_ name: String) -> Bool { location[name] != nil }
 

@@ -28,6 +28,7 @@ struct CheckpointIndex: Sendable {
         guard let map = root["weight_map"] as? [String: Any] else {
             throw fail("missing 'weight_map' object")
         }
+        guard !map.isEmpty else { throw fail("'weight_map' is empty") }
         var weightMap: [String: String] = [:]
         for (tensor, value) in map {
             guard let file = value as? String else {

@@ -46,15 +46,17 @@ public struct ScaledWeight: @unchecked Sendable {
 }
 
 extension Checkpoint {
-    /// The scale tensor paired with `weightName` by name (`X.weight` → `X.weight_scale`), or nil when the
-    /// checkpoint has none, i.e. the weight is not quantised.
+    /// The scale tensor paired with `weightName` by name, or nil when the checkpoint has none, i.e. the weight is
+    /// not quantised. `X.weight_scale` (compressed-tensors, the GLM FP8 releases) is looked up first, then
+    /// DeepSeek-style `X.weight_scale_inv`, which despite its name is also a multiplier (model-spec §7).
     public func weightScale(for weightName: String) throws -> TensorView? {
-        let scaleName = weightName + "_scale"
-        guard contains(scaleName) else { return nil }
-        return try tensor(named: scaleName)
+        for suffix in ["_scale", "_scale_inv"] where contains(weightName + suffix) {
+            return try tensor(named: weightName + suffix)
+        }
+        return nil
     }
 
-    /// The weight `name` with its validated scale when it is an FP8 weight, nil when it has no `weight_scale`.
+    /// The weight `name` with its validated scale when it is an FP8 weight, nil when it has no scale tensor.
     ///
     /// Checks: the weight is F8_E4M3 and 2-D, the scale is F32, BF16 or F16, and its shape is `[]`/`[1]`
     /// (per tensor), `[out, 1]` (per output channel) or the `blockSize` grid `[⌈out/b0⌉, ⌈in/b1⌉]`.

@@ -60,7 +60,8 @@ struct Header: Sendable {
         var metadata: [String: String] = [:]
         var entries: [TensorEntry] = []
         entries.reserveCapacity(dictionary.count)
-        for (name, value) in dictionary {
+        for name in dictionary.keys.sorted() {        // sorted: the same fault is reported on every run
+            guard let value = dictionary[name] else { continue }
             if name == "__metadata__" {
                 if value is NSNull { continue }
                 guard let map = value as? [String: Any] else {

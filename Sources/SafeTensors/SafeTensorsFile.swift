@@ -51,7 +51,8 @@ public final class SafeTensorsFile: @unchecked Sendable {
         let entry = header.entries[position]
         let start = header.dataStart + entry.begin
         let slice = UnsafeRawBufferPointer(rebasing: mapping.bytes[start..<(header.dataStart + entry.end)])
-        return TensorView(name: name, dtype: entry.dtype, shape: entry.shape, file: self.name, bytes: slice)
+        return TensorView(name: name, dtype: entry.dtype, shape: entry.shape, file: self.name, bytes: slice,
+                          owner: mapping)
     }
 
     /// Advises the kernel to read the whole file ahead (`MADV_WILLNEED`).

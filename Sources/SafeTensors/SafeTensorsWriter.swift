@@ -1,6 +1,6 @@
 import Foundation
 
-/// Builds a safetensors file in memory and writes it in one go.
+/// Collects named tensors and writes them as one safetensors file.
 ///
 /// Tensors are laid out in the order they were added, back to back. The JSON header is padded with spaces to a
 /// multiple of 8 bytes (as the reference implementation does), so data starts 8-byte aligned.
@@ -55,6 +55,41 @@ public struct SafeTensorsWriter {
 
     /// The complete file contents.
     public func serialized() -> [UInt8] {
+        var output = prefix()
+        for tensor in tensors { output.append(contentsOf: tensor.bytes) }
+        return output
+    }
+
+    /// Writes the file through a temporary file in the same folder that is renamed into place, so readers never
+    /// see a half-written file. Tensor data is streamed, not assembled in memory a second time.
+    public func write(to url: URL) throws {
+        func fail(_ problem: String) -> SafeTensorsError {
+            SafeTensorsError(file: url.lastPathComponent, problem: problem)
+        }
+        let temporary = url.deletingLastPathComponent()
+            .appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).partial")
+        guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
+            throw fail("cannot create \(temporary.lastPathComponent) in \(url.deletingLastPathComponent().path)")
+        }
+        do {
+            let handle = try FileHandle(forWritingTo: temporary)
+            defer { try? handle.close() }
+            try handle.write(contentsOf: prefix())
+            for tensor in tensors { try handle.write(contentsOf: tensor.bytes) }
+            try handle.synchronize()
+        } catch {
+            try? FileManager.default.removeItem(at: temporary)
+            throw fail("cannot write: \(error.localizedDescription)")
+        }
+        guard rename(temporary.path, url.path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? FileManager.default.removeItem(at: temporary)
+            throw fail("cannot move the written file into place: \(reason)")
+        }
+    }
+
+    /// The 8-byte header length and the space-padded JSON header.
+    private func prefix() -> [UInt8] {
         var entries: [String] = []
         var offset = 0
         if !metadata.isEmpty {
@@ -70,22 +105,7 @@ public struct SafeTensorsWriter {
         }
         var header = Array("{\(entries.joined(separator: ","))}".utf8)
         while header.count % 8 != 0 { header.append(UInt8(ascii: " ")) }
-
-        var output: [UInt8] = []
-        output.reserveCapacity(8 + header.count + offset)
-        output.append(contentsOf: SafeTensorsWriter.littleEndianBytes([UInt64(header.count)]))
-        output.append(contentsOf: header)
-        for tensor in tensors { output.append(contentsOf: tensor.bytes) }
-        return output
-    }
-
-    /// Writes the file atomically (a temporary file renamed into place).
-    public func write(to url: URL) throws {
-        do {
-            try Data(serialized()).write(to: url, options: .atomic)
-        } catch {
-            throw SafeTensorsError(file: url.lastPathComponent, problem: "cannot write: \(error.localizedDescription)")
-        }
+        return SafeTensorsWriter.littleEndianBytes([UInt64(header.count)]) + header
     }
 
     private static func littleEndianBytes<T: FixedWidthInteger>(_ values: [T]) -> [UInt8] {

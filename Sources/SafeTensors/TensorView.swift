@@ -1,7 +1,8 @@
 /// A tensor inside a mapped file: its name, type, shape and raw little-endian bytes.
 ///
-/// `bytes` points into the mapping; the view is valid only while its `SafeTensorsFile` (or the `Checkpoint`
-/// holding it) is alive. Big weights stay there; `floats()` copies and is meant for small tensors.
+/// `bytes` points into the mapping, and the view keeps that mapping alive (even if its `SafeTensorsFile` or
+/// `Checkpoint` is released); a raw pointer taken out of `bytes` is valid only as long as a view, file or
+/// checkpoint holding the mapping lives. Big weights stay there; `floats()` copies and is meant for small tensors.
 public struct TensorView: @unchecked Sendable {
     public let name: String
     public let dtype: DType
@@ -10,13 +11,18 @@ public struct TensorView: @unchecked Sendable {
     public let file: String
     /// The tensor's data inside the mapping (possibly unaligned).
     public let bytes: UnsafeRawBufferPointer
+    /// Whatever owns the memory behind `bytes` (the file mapping), retained so the view cannot dangle.
+    private let owner: AnyObject?
 
-    public init(name: String, dtype: DType, shape: [Int], file: String, bytes: UnsafeRawBufferPointer) {
+    /// A view of `bytes`; `owner` is retained for the view's lifetime and must keep `bytes` valid.
+    public init(name: String, dtype: DType, shape: [Int], file: String, bytes: UnsafeRawBufferPointer,
+                owner: AnyObject? = nil) {
         self.name = name
         self.dtype = dtype
         self.shape = shape
         self.file = file
         self.bytes = bytes
+        self.owner = owner
     }
 
     /// Number of elements: the product of `shape` (1 for a scalar).
@@ -81,10 +87,12 @@ public struct TensorView: @unchecked Sendable {
         }
     }
 
+    @inline(__always)
     private func convert<T>(_ count: Int, _ element: (Int) -> T) -> [T] {
         [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+            guard let destination = buffer.baseAddress else { return }
             for index in 0..<count {
-                (buffer.baseAddress! + index).initialize(to: element(index))
+                (destination + index).initialize(to: element(index))
             }
             initialized = count
         }

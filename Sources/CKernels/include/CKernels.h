@@ -44,6 +44,18 @@ void ck_parallel_for(int64_t chunks, ck_task_fn fn, void *ctx);
 /// calls OpenBLAS sgemm per tile (one tile per pool chunk).
 void ck_linear(const ck_matrix *w, const float *x, int64_t ldx, int64_t T, float *y, int64_t ldy,
                const float *bias);
+/// One product of a batched call: y = x · Wᵀ (+ bias) for T tokens.
+typedef struct {
+    const ck_matrix *w;
+    const float *x;
+    int64_t ldx, T;
+    float *y;
+    int64_t ldy;
+    const float *bias;      // [rows] or NULL
+} ck_linear_task;
+/// Runs several independent products as one pool job (e.g. gate and up of every active expert), so a decode
+/// step pays one fork-join per stage instead of one per matrix.
+void ck_linear_many(const ck_linear_task *tasks, int64_t count);
 /// Same, single-threaded, rows [r0, r1) only, streaming path (used by tests and by fused callers).
 void ck_linear_rows(const ck_matrix *w, const float *x, int64_t ldx, int64_t T, float *y, int64_t ldy,
                     int64_t r0, int64_t r1);

@@ -60,8 +60,9 @@ struct Rope {
         inverseFrequencies = (0..<rotaryDim / 2).map { pow(theta, -2.0 * Double($0) / Double(rotaryDim)) }
     }
 
-    /// Rotates `heads` head vectors of every token in `x` (`[T, heads·headDim]`); token `t` is at `positions[t]`.
-    func apply(_ x: inout [Float], heads: Int, positions: Range<Int>) {
+    /// Rotates the `heads` head vectors of rows `firstRow ..< firstRow + positions.count` of `x`
+    /// (`[rows, heads·headDim]`); row `firstRow + i` is at position `positions.lowerBound + i`.
+    func apply(_ x: inout [Float], heads: Int, positions: Range<Int>, firstRow: Int = 0) {
         let half = rotaryDim / 2
         var cosines = [Float](repeating: 0, count: half)
         var sines = [Float](repeating: 0, count: half)
@@ -73,7 +74,7 @@ struct Rope {
                     sines[i] = Float(sin(angle))
                 }
                 for h in 0..<heads {
-                    let base = (t * heads + h) * headDim
+                    let base = ((firstRow + t) * heads + h) * headDim
                     for i in 0..<half {
                         let a = xs[base + i], b = xs[base + i + half]
                         xs[base + i] = a * cosines[i] - b * sines[i]

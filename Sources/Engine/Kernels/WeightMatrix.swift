@@ -69,3 +69,42 @@ func linear(_ w: WeightMatrix, _ x: [Float], tokens: Int, bias: [Float]? = nil) 
         initialized = tokens * w.rows
     }
 }
+
+/// Several independent products `x_i · W_iᵀ (+ b_i)` run as one pool job (one fork-join for all of them).
+/// Returns the outputs in the order of `calls`.
+func linearBatch(_ calls: [(weight: WeightMatrix, input: [Float], tokens: Int, bias: [Float]?)]) -> [[Float]] {
+    let n = calls.count
+    let inputCount = calls.reduce(0) { $0 + $1.input.count }
+    let outputCount = calls.reduce(0) { $0 + $1.tokens * $1.weight.rows }
+    let biasCount = calls.reduce(0) { $0 + ($1.bias?.count ?? 0) }
+    let inputs = UnsafeMutablePointer<Float>.allocate(capacity: max(inputCount, 1))
+    let outputs = UnsafeMutablePointer<Float>.allocate(capacity: max(outputCount, 1))
+    let biases = UnsafeMutablePointer<Float>.allocate(capacity: max(biasCount, 1))
+    let matrices = UnsafeMutablePointer<ck_matrix>.allocate(capacity: max(n, 1))
+    let tasks = UnsafeMutablePointer<ck_linear_task>.allocate(capacity: max(n, 1))
+    defer {
+        inputs.deallocate(); outputs.deallocate(); biases.deallocate(); matrices.deallocate(); tasks.deallocate()
+    }
+    var inOffset = 0, outOffset = 0, biasOffset = 0
+    var outputRanges: [Range<Int>] = []
+    for (i, call) in calls.enumerated() {
+        precondition(call.input.count == call.tokens * call.weight.cols, "linearBatch \(call.weight.name): input size")
+        call.input.withUnsafeBufferPointer { (inputs + inOffset).initialize(from: $0.baseAddress!, count: $0.count) }
+        (matrices + i).initialize(to: call.weight.raw)
+        var biasPointer: UnsafePointer<Float>?
+        if let bias = call.bias {
+            bias.withUnsafeBufferPointer { (biases + biasOffset).initialize(from: $0.baseAddress!, count: $0.count) }
+            biasPointer = UnsafePointer(biases + biasOffset)
+            biasOffset += bias.count
+        }
+        let outCount = call.tokens * call.weight.rows
+        (tasks + i).initialize(to: ck_linear_task(w: matrices + i, x: inputs + inOffset, ldx: Int64(call.weight.cols),
+                                                   T: Int64(call.tokens), y: outputs + outOffset,
+                                                   ldy: Int64(call.weight.rows), bias: biasPointer))
+        outputRanges.append(outOffset ..< outOffset + outCount)
+        inOffset += call.input.count
+        outOffset += outCount
+    }
+    ck_linear_many(tasks, Int64(n))
+    return outputRanges.map { Array(UnsafeBufferPointer(start: outputs + $0.lowerBound, count: $0.count)) }
+}
