@@ -56,7 +56,7 @@ def test_stop_strings(client, stop_token_bias):
     full = client.chat.completions.create(**base).choices[0].message.content
     assert len(full) >= 8, full
     stop = full[len(full) // 2: len(full) // 2 + 3]
-    expected = full[: full.index(stop)]
+    expected = full[: full.index(stop)].rstrip()   # trailing whitespace is never sent
     cut = client.chat.completions.create(**base, stop=[stop, "zzz-not-there"])
     assert cut.choices[0].message.content == expected
     assert cut.choices[0].finish_reason == "stop"

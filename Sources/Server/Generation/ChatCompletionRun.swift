@@ -8,6 +8,10 @@ struct CompletionSummary {
     var completionTokens: Int
     var cachedTokens: Int
     var reasoningTokens: Int
+    /// The `stop` string that ended the answer, if one did.
+    var matchedStopString: String?
+    /// Whether at least one tool call was returned.
+    var calledTools: Bool
 }
 
 /// Runs one chat completion on the scheduler and turns its tokens into deltas, for streaming and
@@ -27,6 +31,10 @@ final class ChatCompletionRun {
 
     /// How often the consumer wakes to check its client while waiting for tokens.
     static let pollInterval: TimeInterval = 0.05
+
+    /// Prompt tokens reused from a cached prefix (known once the job has reached a slot).
+    var cachedPromptTokens: Int { job.cachedPromptTokens }
+    var promptTokenCount: Int { job.promptTokens.count }
 
     init(model: ServedModel, options: ChatCompletionOptions, prompt: ChatPrompt, promptTokens: [Int]) {
         self.model = model
@@ -101,7 +109,8 @@ final class ChatCompletionRun {
         }
         return CompletionSummary(finishReason: reason, promptTokens: job.promptTokens.count,
                                  completionTokens: completionTokens, cachedTokens: job.cachedPromptTokens,
-                                 reasoningTokens: reasoningTokens)
+                                 reasoningTokens: reasoningTokens, matchedStopString: pipeline.matchedStopString,
+                                 calledTools: toolCallsStarted > 0)
     }
 
     /// Drops calls after the first when `parallel_tool_calls` is false (and stops generation there);

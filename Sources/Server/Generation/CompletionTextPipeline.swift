@@ -18,6 +18,9 @@ struct CompletionTextPipeline {
     /// Whether a stop string has been reached (nothing more will be produced).
     var hitStopString: Bool { stops.isStopped }
 
+    /// The stop string that ended the text, if one did.
+    var matchedStopString: String? { stops.matchedStop }
+
     mutating func feed(_ token: Int) -> [OutputDelta] {
         let text = stops.feed(decoder.append(token))
         return text.isEmpty ? [] : parser.feed(text)
