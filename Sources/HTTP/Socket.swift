@@ -132,7 +132,10 @@ final class ListeningSocket: @unchecked Sendable {
         let client = withUnsafeMutablePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.accept(fd, $0, &length) }
         }
-        if client < 0 { return nil }
+        if client < 0 {
+            usleep(10_000)      // e.g. out of file descriptors: do not spin
+            return nil
+        }
         let remote = ListeningSocket.describe(&storage)
         return (client, remote.host.contains(":") ? "[\(remote.host)]:\(remote.port)" : "\(remote.host):\(remote.port)")
     }
