@@ -46,21 +46,27 @@ final class ScriptedLanguageModel: LanguageModel {
 }
 
 final class ScriptedModelTests: XCTestCase {
-    private var http: HTTPServer!
+    var http: HTTPServer!
     private var served: ServedModel!
     private let stopped = DispatchSemaphore(value: 0)
 
-    private let tools: JSONValue = [["type": "function", "function": [
+    let tools: JSONValue = [["type": "function", "function": [
         "name": "get_weather",
         "parameters": ["type": "object", "properties": ["city": ["type": "string"], "days": ["type": "integer"]]],
     ]], ["type": "function", "function": ["name": "get_time", "parameters": ["type": "object", "properties": [:]]]]]
 
     /// Starts a server whose model writes `text` (then `<|observation|>`).
-    private func start(scripting text: String) throws {
+    func start(scripting text: String) throws {
+        let tokenizer = try Tokenizer(directory: ServerHarness.modelDirectory)
+        XCTAssertEqual(tokenizer.decode(tokenizer.encode(text)), text)
+        try start(scriptTokens: tokenizer.encode(text))
+    }
+
+    /// Starts a server whose model writes `scriptTokens` (then `<|observation|>`).
+    func start(scriptTokens: [Int]) throws {
         let tokenizer = try Tokenizer(directory: ServerHarness.modelDirectory)
         let stop = try XCTUnwrap(tokenizer.id(forToken: "<|observation|>"))
-        let script = tokenizer.encode(text) + [stop]
-        XCTAssertEqual(tokenizer.decode(Array(script.dropLast())), text)
+        let script = scriptTokens + [stop]
         served = ServedModel(id: "scripted", tokenizer: tokenizer, defaults: GenerationDefaults(), modelEOSTokenIDs: [],
                              languageModel: ScriptedLanguageModel(script: script, vocabularySize: tokenizer.vocabularySize),
                              contextSize: 4096, maxQueue: 4)
@@ -78,7 +84,7 @@ final class ScriptedModelTests: XCTestCase {
         served?.stop()
     }
 
-    private func post(_ body: JSONValue) throws -> JSONValue {
+    func post(_ body: JSONValue) throws -> JSONValue {
         let response = try RawClient(port: http.port).request("POST", "/v1/chat/completions", body: body.serialized())
         XCTAssertEqual(response.status, 200, response.text)
         return try JSONValue.parse(response.body)
@@ -259,5 +265,45 @@ final class AnthropicMessagesTests: XCTestCase {
         let (missing, missingError) = try post("/v1/messages", ["model": "m", "messages": []], headers: ["x-api-key": "k"])
         XCTAssertEqual(missing, 400)
         XCTAssertEqual(missingError["error"]?["type"], "invalid_request_error")
+    }
+}
+
+extension ScriptedModelTests {
+    func testToolChoiceRequiredForcesACallToStart() throws {
+        try start(scripting: "I would rather not call anything.")
+        let free = try post(chatBody("Time?", [("tools", tools)]))
+        XCTAssertNil(free["choices"]?[0]?["message"]?["tool_calls"])
+
+        let forced = try post(chatBody("Time?", [("tools", tools), ("tool_choice", "required")]))
+        let message = try XCTUnwrap(forced["choices"]?[0]?["message"])
+        let startsWithCall = message["tool_calls"] != nil
+            || (message["content"]?.string?.hasPrefix("<tool_call>") ?? false)
+        XCTAssertTrue(startsWithCall, "\(message)")
+    }
+
+    func testNamedToolChoiceForcesThatFunction() throws {
+        // The model would write filler and then `</tool_call>`; the forced `<tool_call>get_time\n` replaces the
+        // filler, so the answer becomes a get_time call.
+        let tokenizer = try Tokenizer(directory: ServerHarness.modelDirectory)
+        let forcedCount = tokenizer.encode("<tool_call>get_time\n").count
+        let filler = tokenizer.encode("z")
+        try start(scriptTokens: Array(repeating: filler[0], count: forcedCount) + tokenizer.encode("</tool_call>"))
+        XCTAssertNil(try post(chatBody("Time?", [("tools", tools)]))["choices"]?[0]?["message"]?["tool_calls"])
+        let named: JSONValue = ["type": "function", "function": ["name": "get_time"]]
+        let json = try post(chatBody("Time?", [("tools", tools), ("tool_choice", named)]))
+        XCTAssertEqual(json["choices"]?[0]?["message"]?["tool_calls"]?[0]?["function"]?["name"], "get_time")
+        XCTAssertEqual(json["choices"]?[0]?["finish_reason"], "tool_calls")
+    }
+
+    func testToolChoiceMustNameADeclaredTool() throws {
+        try start(scripting: "x")
+        let response = try RawClient(port: http.port).request("POST", "/v1/chat/completions", body: chatBody("x", [
+            ("tools", tools), ("tool_choice", ["type": "function", "function": ["name": "launch_rockets"]]),
+        ]).serialized())
+        XCTAssertEqual(response.status, 400)
+        XCTAssertEqual(try JSONValue.parse(response.body)["error"]?["param"], "tool_choice")
+        let required = try RawClient(port: http.port).request("POST", "/v1/chat/completions",
+                                                              body: chatBody("x", [("tool_choice", "required")]).serialized())
+        XCTAssertEqual(required.status, 400)
     }
 }

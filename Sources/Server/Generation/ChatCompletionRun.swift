@@ -40,7 +40,8 @@ final class ChatCompletionRun {
         self.model = model
         let room = model.contextSize - promptTokens.count
         job = GenerationJob(promptTokens: promptTokens, sampling: options.sampling,
-                            maxNewTokens: min(options.maxTokens ?? room, room), stopTokenIDs: model.stopTokenIDs)
+                            maxNewTokens: min(options.maxTokens ?? room, room), stopTokenIDs: model.stopTokenIDs,
+                            forcedPrefix: options.forcedToolCall.map { model.tokenizer.encode($0) } ?? [])
         pipeline = CompletionTextPipeline(tokenizer: model.tokenizer, stopStrings: options.stop, tools: prompt.tools,
                                           parseReasoning: prompt.outputMayStartWithReasoning)
         parallelToolCalls = options.parallelToolCalls

@@ -216,8 +216,9 @@ public final class GenerationScheduler: @unchecked Sendable {
         }
 
         defer { generation.stats.decodeSeconds += Date().timeIntervalSince(started) }
-        let token = generation.sampler.sample(generation.logits)
-        if job.stopTokenIDs.contains(token) { return .stopToken }
+        let forced = generation.stats.generatedTokens < job.forcedPrefix.count
+        let token = forced ? job.forcedPrefix[generation.stats.generatedTokens] : generation.sampler.sample(generation.logits)
+        if !forced && job.stopTokenIDs.contains(token) { return .stopToken }
         generation.sampler.accept(token)
         job.emit(.token(token))
         generation.stats.generatedTokens += 1
