@@ -181,6 +181,18 @@ final class ChatCompletionsTests: XCTestCase {
         XCTAssertEqual(response.status, 200)
     }
 
+    func testMetricsCountTokens() throws {
+        func completionTotal() throws -> Int? {
+            let text = try h.client().request("GET", "/metrics").text
+            let line = text.split(separator: "\n").first { $0.hasPrefix("glmserve_completion_tokens_total ") }
+            return line.flatMap { Int($0.split(separator: " ")[1]) }
+        }
+        let before = try XCTUnwrap(try completionTotal())
+        _ = try h.post("/v1/chat/completions", chatBody("count", [("max_tokens", 3), ("logit_bias", try banStops())]))
+        XCTAssertEqual(try completionTotal(), before + 3)
+        XCTAssertTrue(try h.client().request("GET", "/metrics").text.contains("# TYPE glmserve_generations_total counter"))
+    }
+
     func testRoutingErrors() throws {
         XCTAssertEqual(try h.get("/nope").status, 404)
         XCTAssertEqual(try h.get("/v1/chat/completions").status, 405)

@@ -52,6 +52,11 @@ public final class APIRouter: HTTPHandler, @unchecked Sendable {
         case "/v1/chat/completions", "/chat/completions":
             try allow(method, "POST")
             return try chat.reply(to: request, context: context)
+        case "/metrics":
+            try allow(method, "GET")
+            var response = HTTPResponse.text(model.scheduler.metrics.prometheusText)
+            response.headers.set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            return .response(response)
         case "/v1/messages":
             try allow(method, "POST")
             return try anthropic.messages(request, context: context)
