@@ -6,30 +6,15 @@ import XCTest
 @testable import Server
 
 final class AnthropicMessagesTests: XCTestCase {
-    private var http: HTTPServer!
-    private var served: ServedModel!
-    private let stopped = DispatchSemaphore(value: 0)
+    private var server: ScriptedServer?
 
     private func start(scripting text: String, apiKey: String? = nil) throws {
-        let tokenizer = try Tokenizer(directory: ServerHarness.modelDirectory)
-        let stop = try XCTUnwrap(tokenizer.id(forToken: "<|observation|>"))
-        let script = tokenizer.encode(text) + [stop]
-        served = ServedModel(id: "scripted", tokenizer: tokenizer, defaults: GenerationDefaults(), modelEOSTokenIDs: [],
-                             languageModel: ScriptedLanguageModel(script: script, vocabularySize: tokenizer.vocabularySize),
-                             contextSize: 4096, maxQueue: 4)
-        var configuration = HTTPServerConfiguration()
-        configuration.port = 0
-        configuration.log = { _ in }
-        http = try HTTPServer(configuration: configuration, handler: APIRouter(model: served, apiKey: apiKey))
-        let server = http!, stopped = self.stopped
-        Thread { server.run(); stopped.signal() }.start()
+        server = try ScriptedServer(scripting: text, apiKey: apiKey)
     }
 
-    override func tearDown() {
-        http?.shutdown()
-        _ = stopped.wait(timeout: .now() + 30)
-        served?.stop()
-    }
+    private var port: Int { server?.port ?? 0 }
+
+    override func tearDown() { server?.stop() }
 
     private let tools: JSONValue = [["name": "get_weather", "description": "Weather",
                                      "input_schema": ["type": "object", "properties": ["city": ["type": "string"]]]]]
@@ -42,7 +27,7 @@ final class AnthropicMessagesTests: XCTestCase {
     }
 
     private func post(_ path: String, _ body: JSONValue, headers: [String: String] = [:]) throws -> (Int, JSONValue) {
-        let response = try RawClient(port: http.port).request("POST", path, body: body.serialized(), headers: headers)
+        let response = try RawClient(port: port).request("POST", path, body: body.serialized(), headers: headers)
         return (response.status, try JSONValue.parse(response.body))
     }
 
@@ -66,7 +51,7 @@ final class AnthropicMessagesTests: XCTestCase {
 
     func testStreamedEventsAndStopSequence() throws {
         try start(scripting: "Hello there, general Kenobi")
-        let response = try RawClient(port: http.port).request(
+        let response = try RawClient(port: port).request(
             "POST", "/v1/messages", body: body([("stream", true), ("stop_sequences", ["general"])]).serialized())
         XCTAssertEqual(response.status, 200)
         let events = response.text.components(separatedBy: "\n\n").filter { !$0.isEmpty }
@@ -95,7 +80,7 @@ final class AnthropicMessagesTests: XCTestCase {
         XCTAssertEqual(error["type"], "error")
         XCTAssertEqual(error["error"]?["type"], "authentication_error")
 
-        let broken = try RawClient(port: http.port).request("POST", "/v1/messages", body: "{nope",
+        let broken = try RawClient(port: port).request("POST", "/v1/messages", body: "{nope",
                                                             headers: ["x-api-key": "k"])
         XCTAssertEqual(broken.status, 400)
         XCTAssertEqual(try JSONValue.parse(broken.body)["error"]?["type"], "invalid_request_error")

@@ -5,87 +5,24 @@ import Tokenizer
 import XCTest
 @testable import Server
 
-/// A `LanguageModel` whose logits always make the next token of a fixed script the most likely one, so the
-/// request path can be tested on outputs the random fixture weights never produce (reasoning, tool calls).
-final class ScriptedLanguageModel: LanguageModel {
-    let script: [Int]
-    let vocabularySize: Int
-
-    init(script: [Int], vocabularySize: Int) {
-        self.script = script
-        self.vocabularySize = vocabularySize
-    }
-
-    func makeSession(capacity: Int) throws -> InferenceSession { Session(model: self, capacity: capacity) }
-
-    final class Session: InferenceSession {
-        let model: ScriptedLanguageModel
-        let capacity: Int
-        private(set) var count = 0
-        private var promptLength: Int?
-
-        init(model: ScriptedLanguageModel, capacity: Int) {
-            self.model = model
-            self.capacity = capacity
-        }
-
-        func truncate(to count: Int) {
-            self.count = min(self.count, count)
-            promptLength = nil
-        }
-
-        func append(_ tokens: [Int]) throws -> [Float] {
-            count += tokens.count
-            if promptLength == nil { promptLength = count }
-            let step = count - (promptLength ?? count)
-            var logits = [Float](repeating: 0, count: model.vocabularySize)
-            if step < model.script.count { logits[model.script[step]] = 50 }
-            return logits
-        }
-    }
-}
-
 final class ScriptedModelTests: XCTestCase {
-    var http: HTTPServer!
-    private var served: ServedModel!
-    private let stopped = DispatchSemaphore(value: 0)
+    var server: ScriptedServer?
 
     let tools: JSONValue = [["type": "function", "function": [
         "name": "get_weather",
         "parameters": ["type": "object", "properties": ["city": ["type": "string"], "days": ["type": "integer"]]],
     ]], ["type": "function", "function": ["name": "get_time", "parameters": ["type": "object", "properties": [:]]]]]
 
-    /// Starts a server whose model writes `text` (then `<|observation|>`).
-    func start(scripting text: String) throws {
-        let tokenizer = try Tokenizer(directory: ServerHarness.modelDirectory)
-        XCTAssertEqual(tokenizer.decode(tokenizer.encode(text)), text)
-        try start(scriptTokens: tokenizer.encode(text))
-    }
+    func start(scripting text: String) throws { server = try ScriptedServer(scripting: text) }
 
-    /// Starts a server whose model writes `scriptTokens` (then `<|observation|>`).
-    func start(scriptTokens: [Int]) throws {
-        let tokenizer = try Tokenizer(directory: ServerHarness.modelDirectory)
-        let stop = try XCTUnwrap(tokenizer.id(forToken: "<|observation|>"))
-        let script = scriptTokens + [stop]
-        served = ServedModel(id: "scripted", tokenizer: tokenizer, defaults: GenerationDefaults(), modelEOSTokenIDs: [],
-                             languageModel: ScriptedLanguageModel(script: script, vocabularySize: tokenizer.vocabularySize),
-                             contextSize: 4096, maxQueue: 4)
-        var configuration = HTTPServerConfiguration()
-        configuration.port = 0
-        configuration.log = { _ in }
-        http = try HTTPServer(configuration: configuration, handler: APIRouter(model: served, apiKey: nil))
-        let server = http!, stopped = self.stopped
-        Thread { server.run(); stopped.signal() }.start()
-    }
+    func start(scriptTokens: [Int]) throws { server = try ScriptedServer(scriptTokens: scriptTokens) }
 
-    override func tearDown() {
-        http?.shutdown()
-        _ = stopped.wait(timeout: .now() + 30)
-        served?.stop()
-    }
+    private var port: Int { server?.port ?? 0 }
+
+    override func tearDown() { server?.stop() }
 
     func post(_ body: JSONValue) throws -> JSONValue {
-        let response = try RawClient(port: http.port).request("POST", "/v1/chat/completions", body: body.serialized())
+        let response = try RawClient(port: port).request("POST", "/v1/chat/completions", body: body.serialized())
         XCTAssertEqual(response.status, 200, response.text)
         return try JSONValue.parse(response.body)
     }
@@ -93,7 +30,7 @@ final class ScriptedModelTests: XCTestCase {
     private func stream(_ body: JSONValue) throws -> [JSONValue] {
         var body = body
         body["stream"] = true
-        let response = try RawClient(port: http.port).request("POST", "/v1/chat/completions", body: body.serialized())
+        let response = try RawClient(port: port).request("POST", "/v1/chat/completions", body: body.serialized())
         let events = response.text.components(separatedBy: "\n\n").filter { $0.hasPrefix("data: ") }.map { $0.dropFirst(6) }
         XCTAssertEqual(events.last, "[DONE]")
         return try events.dropLast().map { try JSONValue.parse(String($0)) }
@@ -196,12 +133,12 @@ extension ScriptedModelTests {
 
     func testToolChoiceMustNameADeclaredTool() throws {
         try start(scripting: "x")
-        let response = try RawClient(port: http.port).request("POST", "/v1/chat/completions", body: chatBody("x", [
+        let response = try RawClient(port: port).request("POST", "/v1/chat/completions", body: chatBody("x", [
             ("tools", tools), ("tool_choice", ["type": "function", "function": ["name": "launch_rockets"]]),
         ]).serialized())
         XCTAssertEqual(response.status, 400)
         XCTAssertEqual(try JSONValue.parse(response.body)["error"]?["param"], "tool_choice")
-        let required = try RawClient(port: http.port).request("POST", "/v1/chat/completions",
+        let required = try RawClient(port: port).request("POST", "/v1/chat/completions",
                                                               body: chatBody("x", [("tool_choice", "required")]).serialized())
         XCTAssertEqual(required.status, 400)
     }

@@ -17,14 +17,17 @@ struct ChatCompletionOptions {
 
     static let maxStopStrings = 16
 
-    init(body: JSONValue, defaults: GenerationDefaults, vocabularySize: Int) throws {
+    /// - Parameter requiresMessages: false for `/v1/completions`, whose prompt is not a message list.
+    init(body: JSONValue, defaults: GenerationDefaults, vocabularySize: Int, requiresMessages: Bool = true) throws {
         let fields = try FieldReader(body)
         model = try fields.string("model")
-        guard let messages = fields.value("messages") else {
-            throw APIError.badRequest("'messages' is required", param: "messages", code: "missing_required_parameter")
+        if requiresMessages {
+            guard let messages = fields.value("messages") else {
+                throw APIError.badRequest("'messages' is required", param: "messages", code: "missing_required_parameter")
+            }
+            guard let list = messages.array else { throw APIError.invalidField("messages", "an array of messages") }
+            guard !list.isEmpty else { throw APIError.invalidField("messages", "a non-empty array") }
         }
-        guard let list = messages.array else { throw APIError.invalidField("messages", "an array of messages") }
-        guard !list.isEmpty else { throw APIError.invalidField("messages", "a non-empty array") }
 
         stream = try fields.bool("stream") ?? false
         if let streamOptions = try fields.object("stream_options") {

@@ -1,5 +1,6 @@
 import Chat
 import Foundation
+import JSON
 
 /// Counts and the finish reason of one completion.
 struct CompletionSummary {
@@ -36,14 +37,24 @@ final class ChatCompletionRun {
     var cachedPromptTokens: Int { job.cachedPromptTokens }
     var promptTokenCount: Int { job.promptTokens.count }
 
-    init(model: ServedModel, options: ChatCompletionOptions, prompt: ChatPrompt, promptTokens: [Int]) {
+    convenience init(model: ServedModel, options: ChatCompletionOptions, prompt: ChatPrompt, promptTokens: [Int]) {
+        self.init(model: model, options: options, promptTokens: promptTokens, tools: prompt.tools,
+                  parseReasoning: prompt.outputMayStartWithReasoning)
+    }
+
+    /// - Parameters:
+    ///   - tools: the rendered tools (tool calls are parsed only when given).
+    ///   - parseReasoning: whether the answer may open with `<think>`.
+    ///   - rawText: pass the text through unparsed and untrimmed (`/v1/completions`).
+    init(model: ServedModel, options: ChatCompletionOptions, promptTokens: [Int], tools: JSONValue?,
+         parseReasoning: Bool, rawText: Bool = false) {
         self.model = model
         let room = model.contextSize - promptTokens.count
         job = GenerationJob(promptTokens: promptTokens, sampling: options.sampling,
                             maxNewTokens: min(options.maxTokens ?? room, room), stopTokenIDs: model.stopTokenIDs,
                             forcedPrefix: options.forcedToolCall.map { model.tokenizer.encode($0) } ?? [])
-        pipeline = CompletionTextPipeline(tokenizer: model.tokenizer, stopStrings: options.stop, tools: prompt.tools,
-                                          parseReasoning: prompt.outputMayStartWithReasoning)
+        pipeline = CompletionTextPipeline(tokenizer: model.tokenizer, stopStrings: options.stop, tools: tools,
+                                          parseReasoning: parseReasoning, rawText: rawText)
         parallelToolCalls = options.parallelToolCalls
     }
 

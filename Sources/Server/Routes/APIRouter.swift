@@ -11,6 +11,7 @@ public final class APIRouter: HTTPHandler, @unchecked Sendable {
     private let chat: ChatCompletionsEndpoint
     private let tokens: TokenEndpoints
     private let anthropic: AnthropicMessagesEndpoint
+    private let completions: TextCompletionsEndpoint
 
     /// Routes answered without an API key.
     static let publicPaths: Set<String> = ["/health", "/v1/health"]
@@ -21,6 +22,7 @@ public final class APIRouter: HTTPHandler, @unchecked Sendable {
         self.chat = ChatCompletionsEndpoint(model: model)
         self.tokens = TokenEndpoints(model: model)
         self.anthropic = AnthropicMessagesEndpoint(model: model)
+        self.completions = TextCompletionsEndpoint(model: model)
     }
 
     public func reply(to request: HTTPRequest, context: RequestContext) -> HTTPReply {
@@ -52,6 +54,9 @@ public final class APIRouter: HTTPHandler, @unchecked Sendable {
         case "/v1/chat/completions", "/chat/completions":
             try allow(method, "POST")
             return try chat.reply(to: request, context: context)
+        case "/v1/completions", "/completions":
+            try allow(method, "POST")
+            return try completions.reply(to: request, context: context)
         case "/metrics":
             try allow(method, "GET")
             var response = HTTPResponse.text(model.scheduler.metrics.prometheusText)
