@@ -1,5 +1,6 @@
 // Causal grouped-query attention over the KV cache, softmax in f32. Few queries (decode): one pool chunk per
-// (token, query head) with an online softmax. Many queries (prefill): per (head, block of queries) two sgemm calls.
+// (token, KV group), reading each cached row once for all query heads of the group (one query head per KV head,
+// or no memory for the scores: per head with an online softmax). Many queries (prefill): per (head, block of queries) two sgemm calls.
 #include "CKernels.h"
 #include <math.h>
 #include <stdlib.h>
@@ -93,6 +94,46 @@ static void attention_chunk(void *p, int64_t chunk, int thread) {
     for (int64_t d = 0; d < D; d++) out[d] *= inv;
 }
 
+/// One (token, KV group): the scores of all query heads of the group against every visible key, a softmax per
+/// head, then the values, so each cached K and V row is read once for the whole group (GQA shares them).
+static __thread float *group_scores = NULL;
+static __thread size_t group_capacity = 0;
+
+static void attention_group_chunk(void *p, int64_t chunk, int thread) {
+    attention_job *job = p;
+    int64_t t = chunk / job->nKV, g = chunk % job->nKV;
+    int64_t G = job->nH / job->nKV, D = job->D, kvw = job->nKV * D, qw = job->nH * D;
+    int64_t n = job->start + t + 1;
+    size_t need = (size_t)G * (size_t)n;
+    if (need > group_capacity) {
+        free(group_scores);
+        group_scores = malloc(need * sizeof(float));
+        group_capacity = group_scores ? need : 0;
+    }
+    if (!group_scores) {                                   // no memory for the scores: head by head, online
+        for (int64_t i = 0; i < G; i++) attention_chunk(job, t * job->nH + g * G + i, thread);
+        return;
+    }
+    const float *q = job->q + t * qw + g * G * D;
+    float *out = job->ctx + t * qw + g * G * D;
+    for (int64_t j = 0; j < n; j++) {
+        const float *k = job->kc + j * kvw + g * D;
+        for (int64_t i = 0; i < G; i++) group_scores[i * n + j] = job->dot(q + i * D, k, D) * job->scale;
+    }
+    for (int64_t i = 0; i < G; i++) {
+        float *s = group_scores + i * n, best = -INFINITY, total = 0.0f;
+        for (int64_t j = 0; j < n; j++) best = s[j] > best ? s[j] : best;
+        for (int64_t j = 0; j < n; j++) { s[j] = expf(s[j] - best); total += s[j]; }
+        float inv = 1.0f / total;
+        for (int64_t j = 0; j < n; j++) s[j] *= inv;
+        for (int64_t d = 0; d < D; d++) out[i * D + d] = 0.0f;
+    }
+    for (int64_t j = 0; j < n; j++) {
+        const float *v = job->vc + j * kvw + g * D;
+        for (int64_t i = 0; i < G; i++) job->axpy(group_scores[i * n + j], v, out + i * D, D);
+    }
+}
+
 // ---- many queries (prefill): per (query head, block of queries) two sgemm calls, S = Q·Kᵀ and C = P·V
 
 extern void cblas_sgemm(int layout, int transA, int transB, int M, int N, int K, float alpha, const float *A,
@@ -157,7 +198,9 @@ void ck_attention(const float *q, int64_t T, int64_t start, int64_t nH, int64_t 
     if (T >= GEMM_MIN_QUERIES) {
         gemm_attention_job gj = {job, (T + QUERY_BLOCK - 1) / QUERY_BLOCK};
         ck_parallel_for(nH * gj.blocks, gemm_attention_chunk, &gj);
-    } else {
+    } else if (nH == nKV) {                                // no sharing to exploit: per head, no score buffer
         ck_parallel_for(T * nH, attention_chunk, &job);
+    } else {
+        ck_parallel_for(T * nKV, attention_group_chunk, &job);
     }
 }

@@ -36,7 +36,7 @@ struct RandomModelSpec {
 
     var resolvedHeadDim: Int { headDim ?? hidden / heads }
 
-    func configJSON(overrides: [String: Any] = [:]) -> Data {
+    func configJSON(overrides: [String: Any] = [:]) throws -> Data {
         var c: [String: Any] = [
             "architectures": ["Glm4MoeForCausalLM"], "model_type": "glm4_moe", "vocab_size": vocab,
             "hidden_size": hidden, "intermediate_size": intermediate, "moe_intermediate_size": moeIntermediate,
@@ -56,7 +56,7 @@ struct RandomModelSpec {
             c["partial_rotary_factor"] = partialRotary
         }
         for (k, v) in overrides { c[k] = v }
-        return try! JSONSerialization.data(withJSONObject: c, options: [.sortedKeys])
+        return try JSONSerialization.data(withJSONObject: c, options: [.sortedKeys])
     }
 
     /// Every tensor of the checkpoint as (name, values, shape, isMatrix), in a fixed order.
