@@ -74,7 +74,6 @@ final class ChatCompletionRun {
     /// client is gone) and `idle` when nothing arrived for a while. Returns nil when the client went away
     /// (generation is then cancelled at once).
     func run(isClientGone: () -> Bool, idle: () -> Void, deliver: ([OutputDelta]) -> Bool) throws -> CompletionSummary? {
-
         var finishCause: FinishCause = .cancelled
         var quietSince = Date()
         loop: while true {
