@@ -70,15 +70,10 @@ def synthetic_tokenizer(corpus_path, directory, ignore_merges):
         tokens.append(left + right)
         merges.append([left, right])
     known = {tuple(m) for m in merges}
-    while len(merges) < REAL_MERGES:  # other ways to build existing entries, as real vocabularies have
-        token = rng.choice(tokens)
-        if len(token) < 3:
-            continue
-        cut = rng.randrange(1, len(token))
-        pair = (token[:cut], token[cut:])
-        if pair[0] in vocab and pair[1] in vocab and pair not in known:
-            known.add(pair)
-            merges.append(list(pair))
+    alternatives = [(token[:cut], token[cut:]) for token in tokens for cut in range(1, len(token))
+                    if token[:cut] in vocab and token[cut:] in vocab and (token[:cut], token[cut:]) not in known]
+    rng.shuffle(alternatives)  # other ways to build existing entries, as real vocabularies have
+    merges.extend(list(pair) for pair in alternatives[:max(0, REAL_MERGES - len(merges))])
     data["model"]["merges"] = merges
     with open(os.path.join(FIXTURE, "tokenizer.json"), encoding="utf-8") as handle:
         glm_added = json.load(handle)["added_tokens"]
