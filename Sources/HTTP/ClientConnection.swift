@@ -119,7 +119,8 @@ final class ClientConnection: @unchecked Sendable {
         var scratch = [UInt8](repeating: 0, count: 64 * 1024)
         while discarded < maxBytes {
             let outcome = scratch.withUnsafeMutableBytes {
-                read(into: $0.baseAddress!, count: $0.count, deadline: deadline, interruptible: false)
+                guard let base = $0.baseAddress else { return ReadOutcome.closed }
+                return read(into: base, count: $0.count, deadline: deadline, interruptible: false)
             }
             guard case let .data(n) = outcome else { break }
             discarded += n
