@@ -116,7 +116,7 @@ struct DecoderLayer {
     let mlp: MLPBlock
 }
 
-/// The multi-token-prediction layer (index `num_hidden_layers`): loaded and shape-checked, not run by `forward`.
+/// The multi-token-prediction layer (index `num_hidden_layers`): never part of the trunk; run by `mtp(...)`.
 struct MTPLayer {
     let layer: DecoderLayer
     let enorm: [Float], hnorm: [Float], sharedHeadNorm: [Float]
@@ -181,27 +181,34 @@ struct Transformer {
             }
         }
         for (l, layer) in layers.enumerated() {
-            trace?("layer_input", l, h)
-            let a = Ops.rmsNorm(h, weight: layer.inputNorm, eps: eps)
-            trace?("attn_norm", l, a)
-            let attn = attention(layer.attention, a, tokens: T, layer: l, segments: segments, trace: trace)
-            trace?("attn_out", l, attn)
-            Ops.add(&h, attn)
-            let m = Ops.rmsNorm(h, weight: layer.postAttentionNorm, eps: eps)
-            trace?("mlp_norm", l, m)
-            let out: [Float]
-            switch layer.mlp {
-            case .dense(let mlp): out = mlp(m, tokens: T)
-            case .moe(let moe): out = moe(m, tokens: T, hidden: H, trace: trace.map { t in { t($0, l, $1) } })
-            }
-            trace?("mlp_out", l, out)
-            Ops.add(&h, out)
-            trace?("out", l, h)
+            decoderLayer(layer, &h, index: l, cacheLayer: l, segments: segments, trace: trace)
         }
         for segment in segments { segment.cache.advance(by: segment.tokens.count) }
         let normed = Ops.rmsNorm(h, weight: norm, eps: eps)
         trace?("hidden_postnorm", layers.count, normed)
         return normed
+    }
+
+    /// One pre-norm decoder layer on the stacked rows `h` (model-spec §3.1), K/V into `cacheLayer` of each cache.
+    func decoderLayer(_ layer: DecoderLayer, _ h: inout [Float], index l: Int, cacheLayer: Int, segments: [Segment],
+                      trace: Trace? = nil) {
+        let T = h.count / config.hiddenSize
+        trace?("layer_input", l, h)
+        let a = Ops.rmsNorm(h, weight: layer.inputNorm, eps: eps)
+        trace?("attn_norm", l, a)
+        let attn = attention(layer.attention, a, tokens: T, layer: cacheLayer, segments: segments, trace: trace)
+        trace?("attn_out", l, attn)
+        Ops.add(&h, attn)
+        let m = Ops.rmsNorm(h, weight: layer.postAttentionNorm, eps: eps)
+        trace?("mlp_norm", l, m)
+        let out: [Float]
+        switch layer.mlp {
+        case .dense(let mlp): out = mlp(m, tokens: T)
+        case .moe(let moe): out = moe(m, tokens: T, hidden: config.hiddenSize, trace: trace.map { t in { t($0, l, $1) } })
+        }
+        trace?("mlp_out", l, out)
+        Ops.add(&h, out)
+        trace?("out", l, h)
     }
 
     /// Self-attention of the stacked rows (model-spec §3.3): projections with bias → QK-norm → partial RoPE →
@@ -236,6 +243,37 @@ struct Transformer {
         }
         trace?("q_rope", layer, q); trace?("k_rope", layer, k); trace?("attn_ctx", layer, context)
         return linear(attn.oProj, context, tokens: T)
+    }
+}
+
+extension Transformer {
+    /// The MTP layer (model-spec §4.4) on rows `i`: token `tokens[i]` (the token after the one whose post-norm
+    /// hidden state is `hidden[i]`) at position `cache.count + i` of the MTP cache (layer 0 of `cache`).
+    /// `u = [enorm(embed(t)); hnorm(h)]`, `z = eh_proj·u`, `y = DecoderLayer_N(z)`,
+    /// logits = head(shared_head.norm(y)). With `zeroEmbeddingAtPositionZero` (vLLM) the embedding of the row at
+    /// position 0 is zero. Returns `(logits [T, V], y [T, H])`.
+    func mtp(_ mtp: MTPLayer, tokens: [Int32], hidden: [Float], cache: KVCache,
+             zeroEmbeddingAtPositionZero: Bool) -> (logits: [Float], output: [Float]) {
+        let T = tokens.count, H = config.hiddenSize
+        let embed = mtp.embedTokens ?? embedTokens
+        var e = [Float](repeating: 0, count: T * H)
+        e.withUnsafeMutableBufferPointer { ep in
+            for (i, id) in tokens.enumerated() where !(zeroEmbeddingAtPositionZero && cache.count + i == 0) {
+                embed.row(Int(id), into: ep.baseAddress! + i * H)
+            }
+        }
+        let en = Ops.rmsNorm(e, weight: mtp.enorm, eps: eps), hn = Ops.rmsNorm(hidden, weight: mtp.hnorm, eps: eps)
+        var u = [Float](); u.reserveCapacity(2 * T * H)
+        for i in 0..<T {                                   // embedding half first, then the hidden state
+            u += en[i * H ..< (i + 1) * H]
+            u += hn[i * H ..< (i + 1) * H]
+        }
+        var z = linear(mtp.ehProj, u, tokens: T)
+        let segment = Segment(tokens: tokens, cache: cache, firstRow: 0)
+        decoderLayer(mtp.layer, &z, index: layers.count, cacheLayer: 0, segments: [segment])
+        cache.advance(by: T)
+        let logits = linear(mtp.head ?? lmHead, Ops.rmsNorm(z, weight: mtp.sharedHeadNorm, eps: eps), tokens: T)
+        return (logits, z)
     }
 }
 

@@ -88,10 +88,17 @@ public final class GLMModel: @unchecked Sendable {
     /// in request order and equal (to float rounding) what separate `forward` calls give. Nothing is run and no
     /// cache changes if any request is invalid; every request needs its own cache.
     public func forward(batch: [ForwardRequest]) throws -> [[Float]] {
-        try forward(batch: batch, trace: nil)
+        try forward(batch: batch, trace: nil).map(\.logits)
     }
 
-    func forward(batch: [ForwardRequest], trace: Trace?) throws -> [[Float]] {
+    /// `forward` that also returns the post-final-norm hidden states of the rows whose logits it returns
+    /// (`[rows, hidden_size]`): what `lm_head` and the MTP layer consume.
+    public func forwardWithHidden(_ tokens: [Int32], cache: KVCache,
+                                  logits: LogitsSelection = .last) throws -> (logits: [Float], hidden: [Float]) {
+        try forward(batch: [ForwardRequest(tokens: tokens, cache: cache, logits: logits)], trace: nil)[0]
+    }
+
+    func forward(batch: [ForwardRequest], trace: Trace?) throws -> [(logits: [Float], hidden: [Float])] {
         guard !batch.isEmpty else { throw EngineError.invalidArgument("forward needs at least one request") }
         var seen = Set<ObjectIdentifier>()
         for request in batch {
@@ -100,7 +107,7 @@ public final class GLMModel: @unchecked Sendable {
             guard seen.insert(ObjectIdentifier(cache)).inserted else {
                 throw EngineError.invalidArgument("a batched forward got the same KV cache twice")
             }
-            guard cache.layers == config.numHiddenLayers, cache.width == config.numKeyValueHeads * config.headDim else {
+            guard !cache.isMTP, cache.layers == config.numHiddenLayers, cache.width == config.numKeyValueHeads * config.headDim else {
                 throw EngineError.invalidArgument("the KV cache was made for a different model")
             }
             for id in request.tokens where id < 0 || Int(id) >= config.vocabSize {
@@ -125,94 +132,50 @@ public final class GLMModel: @unchecked Sendable {
         }
         let logits = linear(model.lmHead, selected, tokens: counts.reduce(0, +))
         let V = config.vocabSize
-        var results: [[Float]] = []
+        var results: [(logits: [Float], hidden: [Float])] = []
         var start = 0
         for count in counts {
-            results.append(Array(logits[start * V ..< (start + count) * V]))
+            results.append((Array(logits[start * V ..< (start + count) * V]), Array(selected[start * H ..< (start + count) * H])))
             start += count
         }
         return results
     }
 
-    // MARK: loading
+    // MARK: multi-token prediction
 
-    private static func expectedTensorCount(_ c: ModelConfig, checkpoint: Checkpoint, mtp: Bool) -> Int {
-        let attention = 6 + (c.attentionBias ? 3 : 0) + (c.useQKNorm ? 2 : 0)
-        let moe = 2 + 3 * c.nRoutedExperts + (c.nSharedExperts > 0 ? 3 : 0)
-        var total = 2 + (c.tieWordEmbeddings ? 0 : 1)
-        for l in 0..<c.numHiddenLayers { total += attention + (c.isMoELayer(l) ? moe : 3) }
-        if mtp {
-            let prefix = "model.layers.\(c.numHiddenLayers)."
-            total += attention + moe + 4
-            total += checkpoint.contains(prefix + "embed_tokens.weight") ? 1 : 0
-            total += checkpoint.contains(prefix + "shared_head.head.weight") ? 1 : 0
-        }
-        return total
+    /// Whether the checkpoint has the MTP layer (`model.layers.{num_hidden_layers}`).
+    public var hasMTP: Bool { model.mtp != nil }
+
+    /// A one-layer KV cache for the MTP layer.
+    public func makeMTPCache(capacity: Int) -> KVCache {
+        KVCache(layers: 1, width: config.numKeyValueHeads * config.headDim,
+                capacity: min(max(capacity, 1), config.maxPositionEmbeddings), isMTP: true)
     }
 
-    private static func build(_ c: ModelConfig, loader: WeightLoader, mtp: Bool) throws -> Transformer {
-        let H = c.hiddenSize, V = c.vocabSize
-        let embed = try loader.matrix("model.embed_tokens.weight", rows: V, cols: H)
-        var layers: [DecoderLayer] = []
-        for l in 0..<c.numHiddenLayers {
-            layers.append(try decoderLayer(c, index: l, moe: c.isMoELayer(l), loader: loader))
+    /// Runs the MTP layer (model-spec §4.4) on rows `i = 0 ..< tokens.count` at positions `cache.count + i` of the
+    /// MTP cache: row `i` pairs token `tokens[i]` with `hidden[i]`, the main model's post-norm hidden state of the
+    /// token before it (from `forwardWithHidden`), and its logits predict the token after `tokens[i]`.
+    /// `zeroEmbeddingAtPositionZero` selects vLLM's variant (the embedding at position 0 is zero); the default is
+    /// SGLang's / transformers' / llama.cpp's. Returns logits `[T, V]` and the layer output before
+    /// `shared_head.norm` `[T, H]`.
+    public func mtpForward(_ tokens: [Int32], hidden: [Float], cache: KVCache,
+                           zeroEmbeddingAtPositionZero: Bool = false) throws -> (logits: [Float], output: [Float]) {
+        guard let mtp = model.mtp else {
+            throw EngineError.invalidArgument("\(directory.lastPathComponent) has no MTP layer (model.layers.\(config.numHiddenLayers))")
         }
-        let norm = try loader.vector("model.norm.weight", length: H)
-        let head = c.tieWordEmbeddings ? embed : try loader.matrix("lm_head.weight", rows: V, cols: H)
-        var mtpLayer: MTPLayer?
-        if mtp {
-            let n = c.numHiddenLayers, p = "model.layers.\(n)."
-            mtpLayer = MTPLayer(
-                layer: try decoderLayer(c, index: n, moe: true, loader: loader),
-                enorm: try loader.vector(p + "enorm.weight", length: H),
-                hnorm: try loader.vector(p + "hnorm.weight", length: H),
-                sharedHeadNorm: try loader.vector(p + "shared_head.norm.weight", length: H),
-                ehProj: try loader.matrix(p + "eh_proj.weight", rows: H, cols: 2 * H),
-                embedTokens: loader.has(p + "embed_tokens.weight") ? try loader.matrix(p + "embed_tokens.weight", rows: V, cols: H) : nil,
-                head: loader.has(p + "shared_head.head.weight") ? try loader.matrix(p + "shared_head.head.weight", rows: V, cols: H) : nil)
+        guard !tokens.isEmpty, hidden.count == tokens.count * config.hiddenSize else {
+            throw EngineError.invalidArgument("mtpForward needs one hidden row of \(config.hiddenSize) values per token")
         }
-        return Transformer(config: c, embedTokens: embed, layers: layers, norm: norm, lmHead: head, mtp: mtpLayer,
-                           rope: Rope(rotaryDim: c.rotaryDim, headDim: c.headDim, theta: c.ropeTheta))
-    }
-
-    private static func decoderLayer(_ c: ModelConfig, index l: Int, moe: Bool, loader: WeightLoader) throws -> DecoderLayer {
-        let H = c.hiddenSize, D = c.headDim, q = c.numAttentionHeads * D, kv = c.numKeyValueHeads * D
-        let p = "model.layers.\(l)."
-        let a = p + "self_attn."
-        let attention = Attention(
-            qProj: try loader.matrix(a + "q_proj.weight", rows: q, cols: H),
-            kProj: try loader.matrix(a + "k_proj.weight", rows: kv, cols: H),
-            vProj: try loader.matrix(a + "v_proj.weight", rows: kv, cols: H),
-            oProj: try loader.matrix(a + "o_proj.weight", rows: H, cols: q),
-            qBias: c.attentionBias ? try loader.vector(a + "q_proj.bias", length: q) : nil,
-            kBias: c.attentionBias ? try loader.vector(a + "k_proj.bias", length: kv) : nil,
-            vBias: c.attentionBias ? try loader.vector(a + "v_proj.bias", length: kv) : nil,
-            qNorm: c.useQKNorm ? try loader.vector(a + "q_norm.weight", length: D) : nil,
-            kNorm: c.useQKNorm ? try loader.vector(a + "k_norm.weight", length: D) : nil)
-        let m = p + "mlp."
-        func feedForward(_ prefix: String, width: Int) throws -> FeedForward {
-            FeedForward(gate: try loader.matrix(prefix + "gate_proj.weight", rows: width, cols: H),
-                        up: try loader.matrix(prefix + "up_proj.weight", rows: width, cols: H),
-                        down: try loader.matrix(prefix + "down_proj.weight", rows: H, cols: width))
+        guard cache.isMTP, cache.width == config.numKeyValueHeads * config.headDim else {
+            throw EngineError.invalidArgument("mtpForward needs a cache from makeMTPCache")
         }
-        let block: MLPBlock
-        if moe {
-            let E = c.nRoutedExperts
-            let router = Router(weight: try loader.matrix(m + "gate.weight", rows: E, cols: H),
-                                correctionBias: try loader.vector(m + "gate.e_score_correction_bias", length: E),
-                                topK: c.numExpertsPerTok, groups: c.nGroup, topkGroup: c.topkGroup,
-                                normalize: c.normTopkProb, scaling: Float(c.routedScalingFactor))
-            var experts: [FeedForward] = []
-            experts.reserveCapacity(E)
-            for e in 0..<E { experts.append(try feedForward(m + "experts.\(e).", width: c.moeIntermediateSize)) }
-            let shared = c.nSharedExperts > 0 ? try feedForward(m + "shared_experts.", width: c.sharedIntermediateSize) : nil
-            block = .moe(MixtureOfExperts(router: router, experts: experts, shared: shared))
-        } else {
-            block = .dense(try feedForward(m, width: c.intermediateSize))
+        for id in tokens where id < 0 || Int(id) >= config.vocabSize {
+            throw EngineError.tokenOutOfRange(id: id, vocabSize: config.vocabSize)
         }
-        return DecoderLayer(inputNorm: try loader.vector(p + "input_layernorm.weight", length: H),
-                            attention: attention,
-                            postAttentionNorm: try loader.vector(p + "post_attention_layernorm.weight", length: H),
-                            mlp: block)
+        guard cache.count + tokens.count <= cache.capacity else {
+            throw EngineError.cacheFull(count: cache.count, adding: tokens.count, capacity: cache.capacity)
+        }
+        return model.mtp(mtp, tokens: tokens, hidden: hidden, cache: cache,
+                         zeroEmbeddingAtPositionZero: zeroEmbeddingAtPositionZero)
     }
 }

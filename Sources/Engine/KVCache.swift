@@ -1,15 +1,19 @@
 /// Keys (after QK-norm and RoPE) and values (with bias) of every processed position, one f32 block per layer
 /// (`[capacity, num_key_value_heads · head_dim]`). Made by `GLMModel.makeCache(capacity:)`.
-public final class KVCache {
+/// It may move between threads but must not be used by two at once (like the model it belongs to).
+public final class KVCache: @unchecked Sendable {
     /// Positions held: the next token runs at position `count`.
     public private(set) var count: Int = 0
     public let capacity: Int
     let layers: Int
     let width: Int
+    /// True for the one-layer cache of the MTP layer (`GLMModel.makeMTPCache`).
+    let isMTP: Bool
     let keys: [UnsafeMutablePointer<Float>]
     let values: [UnsafeMutablePointer<Float>]
 
-    init(layers: Int, width: Int, capacity: Int) {
+    init(layers: Int, width: Int, capacity: Int, isMTP: Bool = false) {
+        self.isMTP = isMTP
         self.layers = layers
         self.width = width
         self.capacity = capacity

@@ -27,7 +27,12 @@ final class WeightLoader {
         self.progress = progress
     }
 
-    private var listing: String { checkpoint.directory.lastPathComponent }
+    /// Where the checkpoint lists its tensors: the index, or the single file (named with the model folder).
+    private var listing: String {
+        let index = checkpoint.directory.appendingPathComponent("model.safetensors.index.json")
+        let name = FileManager.default.fileExists(atPath: index.path) ? index.lastPathComponent : "model.safetensors"
+        return checkpoint.directory.lastPathComponent + "/" + name
+    }
 
     private func view(_ name: String) throws -> TensorView {
         guard checkpoint.contains(name) else { throw EngineError.missingTensor(file: listing, tensor: name) }

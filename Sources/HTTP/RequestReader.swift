@@ -215,7 +215,8 @@ final class RequestReader {
 
     private func fill(until deadline: Date, interruptible: Bool) -> ReadOutcome {
         let outcome = scratch.withUnsafeMutableBytes {
-            connection.read(into: $0.baseAddress!, count: $0.count, deadline: deadline, interruptible: interruptible)
+            guard let base = $0.baseAddress else { return ReadOutcome.closed }
+            return connection.read(into: base, count: $0.count, deadline: deadline, interruptible: interruptible)
         }
         if case let .data(n) = outcome { buffer.append(contentsOf: scratch[..<n]) }
         return outcome

@@ -38,8 +38,8 @@ extension TokenizerFileReader {
         var otherTokens: [String: Int] = [:]
         var scratch: [UInt8] = []
         for (token, value) in vocabulary {
-            guard let id = value.intValue, id >= 0, id <= Int(Int32.max) else {
-                throw invalid("model.vocab", "token \(token) has an invalid id")
+            guard let id = value.intValue, id >= 0, id < Self.maximumID else {
+                throw invalid("model.vocab", "token \(token) has an invalid id (0..<\(Self.maximumID) expected)")
             }
             if id >= tokens.count { tokens.append(contentsOf: repeatElement(nil, count: id + 1 - tokens.count)) }
             tokens[id] = token
@@ -71,6 +71,9 @@ extension TokenizerFileReader {
         return BytePairModelContents(tokens: tokens, model: model, otherTokens: otherTokens,
                                      entryCount: table.count + otherTokens.count)
     }
+
+    /// Ids are array indices here; a bound keeps a corrupt file from asking for a huge allocation.
+    static let maximumID = 1 << 24
 
     private func checkUnsupportedOptions(_ node: JSONNode) throws {
         if node["byte_fallback"]?.boolValue == true {

@@ -1,13 +1,13 @@
 import Foundation
 
-/// A hash table from byte sequences to integers, looked up with a buffer slice (no allocation per lookup).
-/// Keys are copied into one contiguous arena; slots use open addressing with linear probing.
+/// A hash table from byte sequences to 32-bit values, looked up with a buffer slice (no allocation per
+/// lookup). Keys are copied into one contiguous arena; 16-byte slots use open addressing with linear probing.
 struct ByteSequenceTable {
     private struct Slot {
-        var hash: UInt64 = 0
-        var keyStart: Int32 = 0
+        var hash: UInt32 = 0
+        var keyStart: UInt32 = 0
         var keyLength: Int32 = -1  // -1: empty
-        var value: Int = 0
+        var value: Int32 = 0
     }
 
     private var slots: [Slot]
@@ -22,13 +22,13 @@ struct ByteSequenceTable {
         mask = size - 1
     }
 
-    static func hash(_ key: UnsafeBufferPointer<UInt8>) -> UInt64 {
+    static func hash(_ key: UnsafeBufferPointer<UInt8>) -> UInt32 {
         // FNV-1a, then a final mix so that linear probing sees well spread low bits.
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in key { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
         hash ^= hash >> 29
         hash = hash &* 0xBF58_476D_1CE4_E5B9
-        return hash ^ (hash >> 32)
+        return UInt32(truncatingIfNeeded: hash ^ (hash >> 32))
     }
 
     func value(for key: UnsafeBufferPointer<UInt8>) -> Int? {
@@ -41,7 +41,7 @@ struct ByteSequenceTable {
                     if slot.keyLength < 0 { return nil }
                     if slot.hash == hash, Int(slot.keyLength) == key.count,
                        key.count == 0 || memcmp(keys.baseAddress! + Int(slot.keyStart), key.baseAddress!, key.count) == 0 {
-                        return slot.value
+                        return Int(slot.value)
                     }
                     index = (index + 1) & mask
                 }
@@ -53,8 +53,9 @@ struct ByteSequenceTable {
         key.withUnsafeBufferPointer { value(for: $0) }
     }
 
-    /// Inserts or replaces the value for `key`.
+    /// Inserts or replaces the value for `key`; the value must fit 32 bits.
     mutating func set(_ value: Int, for key: UnsafeBufferPointer<UInt8>) {
+        let value = Int32(truncatingIfNeeded: value)
         if (count + 1) * 2 > slots.count { grow() }
         let hash = Self.hash(key)
         var index = Int(truncatingIfNeeded: hash) & mask
@@ -68,7 +69,8 @@ struct ByteSequenceTable {
         }
         let start = keys.count
         keys.append(contentsOf: key)
-        slots[index] = Slot(hash: hash, keyStart: Int32(start), keyLength: Int32(key.count), value: value)
+        slots[index] = Slot(hash: hash, keyStart: UInt32(truncatingIfNeeded: start), keyLength: Int32(key.count),
+                            value: value)
         count += 1
     }
 

@@ -50,16 +50,23 @@ struct ICURegexSplitPattern: SplitPattern {
 
     func appendMatches(in text: UnsafeBufferPointer<UInt8>, range: Range<Int>, to matches: inout [Range<Int>]) {
         let string = String(decoding: UnsafeBufferPointer(rebasing: text[range]), as: UTF8.self)
-        let whole = NSRange(string.startIndex..<string.endIndex, in: string)
-        var lastIndex = string.startIndex
-        var lastOffset = range.lowerBound
-        for result in expression.matches(in: string, options: [], range: whole) {
-            guard result.range.length > 0, let found = Range(result.range, in: string) else { continue }
-            let start = lastOffset + string.utf8.distance(from: lastIndex, to: found.lowerBound)
-            let end = start + string.utf8.distance(from: found.lowerBound, to: found.upperBound)
-            matches.append(start..<end)
-            lastIndex = found.upperBound
-            lastOffset = end
+        let whole = NSRange(location: 0, length: string.utf16.count)
+        // Match ranges are UTF-16 offsets; walk the string once to turn them into UTF-8 offsets (a range may
+        // start inside a grapheme cluster, so `Range(_:in:)` cannot be used).
+        var index = string.startIndex
+        var utf16Offset = 0
+        var utf8Offset = range.lowerBound
+        func advance(toUTF16 target: Int) {
+            let next = string.utf16.index(index, offsetBy: target - utf16Offset)
+            utf8Offset += string.utf8.distance(from: index, to: next)
+            index = next
+            utf16Offset = target
+        }
+        for result in expression.matches(in: string, options: [], range: whole) where result.range.length > 0 {
+            advance(toUTF16: result.range.location)
+            let start = utf8Offset
+            advance(toUTF16: result.range.location + result.range.length)
+            matches.append(start..<utf8Offset)
         }
     }
 }

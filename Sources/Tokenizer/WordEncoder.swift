@@ -5,6 +5,8 @@ struct WordEncoder {
     var output: [Int] = []
     private var cache = ByteSequenceTable(minimumCapacity: 1024)
     private var cachedIDs: [Int] = []
+    /// Where each cached word's ids are in `cachedIDs`, indexed by the cache's value.
+    private var cachedRanges: [Range<Int>] = []
     private var workspace = BytePairModel.Workspace()
     private static let maximumCachedWordLength = 64
     private static let maximumCacheEntries = 200_000
@@ -18,9 +20,8 @@ struct WordEncoder {
             model.appendIDs(forWord: word, to: &output, workspace: &workspace)
             return
         }
-        if let packed = cache.value(for: word) {
-            let start = packed >> 16, count = packed & 0xFFFF
-            output.append(contentsOf: cachedIDs[start..<(start + count)])
+        if let entry = cache.value(for: word) {
+            output.append(contentsOf: cachedIDs[cachedRanges[entry]])
             return
         }
         let first = output.count
@@ -28,9 +29,11 @@ struct WordEncoder {
         if cache.count >= Self.maximumCacheEntries {
             cache.removeAll()
             cachedIDs.removeAll(keepingCapacity: true)
+            cachedRanges.removeAll(keepingCapacity: true)
         }
         let start = cachedIDs.count
         cachedIDs.append(contentsOf: output[first...])
-        cache.set(start << 16 | (output.count - first), for: word)
+        cachedRanges.append(start..<cachedIDs.count)
+        cache.set(cachedRanges.count - 1, for: word)
     }
 }

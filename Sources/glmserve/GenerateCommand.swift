@@ -25,6 +25,9 @@ struct GenerateCommand: ParsableCommand {
     @Flag(name: .customLong("ignore-eos"), help: "Do not stop at the config's eos ids.")
     var ignoreEOS = false
 
+    @Flag(name: .long, help: "Greedy speculative decoding with the checkpoint's MTP layer (one draft per step; same tokens).")
+    var mtp = false
+
     @Flag(name: .long, help: "Print one JSON object instead of text.")
     var json = false
 
@@ -34,6 +37,7 @@ struct GenerateCommand: ParsableCommand {
     func validate() throws {
         guard maxTokens >= 0 else { throw ValidationError("--max-tokens must not be negative") }
         guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be ≥ 0") }
+        guard !mtp || temperature == 0 else { throw ValidationError("--mtp supports greedy decoding only (--temperature 0)") }
     }
 
     func run() throws {
@@ -43,34 +47,49 @@ struct GenerateCommand: ParsableCommand {
         var sampler = Sampler(temperature: temperature, seed: seed)
         let eos = Set(glm.config.eosTokenIds.map(Int32.init))
 
-        let prefillStart = Date()
-        var logits = try glm.forward(prompt, cache: cache)
-        let prefillSeconds = Date().timeIntervalSince(prefillStart)
         var generated: [Int32] = []
         var finish = "length"
-        let decodeStart = Date()
-        while generated.count < maxTokens {
-            let next = sampler.pick(logits)
-            generated.append(next)
-            if !ignoreEOS && eos.contains(next) { finish = "stop"; break }
-            if generated.count == maxTokens { break }
-            logits = try glm.forward([next], cache: cache)
+        var extra: [String: Any] = [:]
+        let prefillStart = Date()
+        var prefillSeconds = 0.0, decodeSeconds = 0.0
+        if mtp {
+            // Prefill and decode are interleaved inside the speculative loop: report the whole as decode time.
+            let result = try glm.generateGreedyWithMTP(
+                prompt: prompt, maxTokens: maxTokens, stopTokens: ignoreEOS ? [] : eos,
+                cache: glm.makeCache(capacity: prompt.count + maxTokens + 1),
+                mtpCache: glm.makeMTPCache(capacity: prompt.count + maxTokens + 1))
+            decodeSeconds = Date().timeIntervalSince(prefillStart)
+            generated = result.tokens
+            if let last = generated.last, !ignoreEOS, eos.contains(last) { finish = "stop" }
+            extra = ["mtp_drafted": result.drafted, "mtp_accepted": result.accepted]
+        } else {
+            var logits = try glm.forward(prompt, cache: cache)
+            prefillSeconds = Date().timeIntervalSince(prefillStart)
+            let decodeStart = Date()
+            while generated.count < maxTokens {
+                let next = sampler.pick(logits)
+                generated.append(next)
+                if !ignoreEOS && eos.contains(next) { finish = "stop"; break }
+                if generated.count == maxTokens { break }
+                logits = try glm.forward([next], cache: cache)
+            }
+            decodeSeconds = Date().timeIntervalSince(decodeStart)
         }
-        let decodeSeconds = Date().timeIntervalSince(decodeStart)
-        let decodeSteps = max(generated.count - 1, 0)
+        let decodeSteps = mtp ? generated.count : max(generated.count - 1, 0)
         if json {
-            let object: [String: Any] = [
+            var object: [String: Any] = [
                 "token_ids": generated.map(Int.init), "prompt_tokens": prompt.count, "finish_reason": finish,
                 "prefill_seconds": prefillSeconds, "decode_seconds": decodeSeconds,
-                "prefill_tokens_per_second": Double(prompt.count) / max(prefillSeconds, 1e-9),
+                "prefill_tokens_per_second": prefillSeconds > 0 ? Double(prompt.count) / prefillSeconds : 0,
                 "decode_tokens_per_second": decodeSteps > 0 ? Double(decodeSteps) / max(decodeSeconds, 1e-9) : 0,
             ]
+            object.merge(extra) { $1 }
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
             print(generated.map(String.init).joined(separator: ","))
             FileHandle.standardError.write(Data(String(format: "%d tokens (%@); prefill %.1f tok/s, decode %.1f tok/s\n",
-                generated.count, finish, Double(prompt.count) / max(prefillSeconds, 1e-9),
+                generated.count, finish, prefillSeconds > 0 ? Double(prompt.count) / prefillSeconds : 0,
                 decodeSteps > 0 ? Double(decodeSteps) / max(decodeSeconds, 1e-9) : 0).utf8))
         }
     }

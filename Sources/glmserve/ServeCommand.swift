@@ -23,7 +23,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Engine threads (default: one per CPU).")
     var threads: Int?
 
-    @Option(name: .customLong("max-queue"), help: "Requests that may wait while one generates; more get 503.")
+    @Option(name: .customLong("max-queue"), help: "Requests that may wait while every --parallel slot is busy; more get 503.")
     var maxQueue: Int = 64
 
     @Option(help: "Requests generated at once, interleaved token by token (each keeps its own KV cache).")

@@ -53,9 +53,10 @@ final class FixtureLogitsTests: XCTestCase {
             let whole = try model.forward(ids, cache: model.makeCache(capacity: ids.count), logits: .all)
             let vocab = model.config.vocabSize
             let cache = model.makeCache(capacity: ids.count)
-            // A prefill of 5 tokens, then single tokens, then a small batch of 3, then the rest one by one.
+            // A prefill of 5 tokens, single tokens, a 20-token chunk on top of the cache (matrix paths with an
+            // offset), a small batch of 3, then the rest one by one.
             var start = 0
-            var chunks = [5] + Array(repeating: 1, count: 20) + [3]
+            var chunks = [5] + Array(repeating: 1, count: 10) + [20, 3]
             chunks += Array(repeating: 1, count: ids.count - chunks.reduce(0, +))
             for size in chunks {
                 let part = try model.forward(Array(ids[start ..< start + size]), cache: cache, logits: .all)

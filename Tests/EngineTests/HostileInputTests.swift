@@ -47,7 +47,7 @@ final class HostileInputTests: XCTestCase {
     }
 
     func testMissingKeyAndHeadDimFallback() throws {
-        var json = try JSONSerialization.jsonObject(with: small.configJSON()) as! [String: Any]
+        var json = try XCTUnwrap(JSONSerialization.jsonObject(with: small.configJSON()) as? [String: Any])
         json.removeValue(forKey: "num_hidden_layers")
         XCTAssertThrowsError(try ModelConfig.decode(JSONSerialization.data(withJSONObject: json))) { error in
             XCTAssertTrue("\(error)".contains("num_hidden_layers"), "\(error)")
@@ -61,11 +61,13 @@ final class HostileInputTests: XCTestCase {
         XCTAssertEqual(config.headDim, 12)
         XCTAssertEqual(config.rotaryDim, 6)
         spec.hidden = 24; spec.heads = 4                          // head_dim 6, rotary dim int(6 · 0.5) = 3: odd
-        XCTAssertThrowsError(try ModelConfig.decode(spec.configJSON())) { error in
+        let odd = try spec.configJSON()
+        XCTAssertThrowsError(try ModelConfig.decode(odd)) { error in
             XCTAssertTrue("\(error)".contains("must be even"), "\(error)")
         }
         spec.hidden = 40; spec.heads = 6                          // 40/6 is not an integer
-        XCTAssertThrowsError(try ModelConfig.decode(spec.configJSON())) { error in
+        let indivisible = try spec.configJSON()
+        XCTAssertThrowsError(try ModelConfig.decode(indivisible)) { error in
             XCTAssertTrue("\(error)".contains("head_dim is absent"), "\(error)")
         }
     }

@@ -73,7 +73,7 @@ final class KernelTests: XCTestCase {
         for isa in Int32(0)...best {
             XCTAssertEqual(ck_set_isa(isa), isa)
             for dtype in [CK_F32, CK_BF16, CK_F16, CK_F8E4M3] {
-                for (rows, cols) in [(7, 37), (64, 100), (130, 33)] {
+                for (rows, cols) in [(7, 37), (64, 100), (130, 33), (48, 128)] {
                     for tokens in [1, 3, 8, 9, 20] {
                         check(dtype: dtype, rows: rows, cols: cols, tokens: tokens, isa: isa, seed: seed)
                         seed += 1
@@ -82,6 +82,7 @@ final class KernelTests: XCTestCase {
             }
             for tokens in [1, 5, 17] {
                 check(dtype: CK_F8E4M3, rows: 260, cols: 300, tokens: tokens, isa: isa, seed: seed, blockScales: true)
+                check(dtype: CK_F8E4M3, rows: 136, cols: 384, tokens: tokens, isa: isa, seed: seed, blockScales: true)
                 seed += 1
             }
         }

@@ -36,7 +36,7 @@ struct RandomModelSpec {
 
     var resolvedHeadDim: Int { headDim ?? hidden / heads }
 
-    func configJSON(overrides: [String: Any] = [:]) -> Data {
+    func configJSON(overrides: [String: Any] = [:]) throws -> Data {
         var c: [String: Any] = [
             "architectures": ["Glm4MoeForCausalLM"], "model_type": "glm4_moe", "vocab_size": vocab,
             "hidden_size": hidden, "intermediate_size": intermediate, "moe_intermediate_size": moeIntermediate,
@@ -56,7 +56,7 @@ struct RandomModelSpec {
             c["partial_rotary_factor"] = partialRotary
         }
         for (k, v) in overrides { c[k] = v }
-        return try! JSONSerialization.data(withJSONObject: c, options: [.sortedKeys])
+        return try JSONSerialization.data(withJSONObject: c, options: [.sortedKeys])
     }
 
     /// Every tensor of the checkpoint as (name, values, shape, isMatrix), in a fixed order.
@@ -121,16 +121,17 @@ struct RandomModelSpec {
         return out
     }
 
-    /// Writes config.json and model.safetensors into a new temporary folder; `skip`/`reshape`/`transform` make
-    /// hostile variants.
-    func write(overrides: [String: Any] = [:], skip: Set<String> = [], reshape: [String: [Int]] = [:]) throws -> URL {
+    /// Writes config.json and model.safetensors into a new temporary folder; `skip`/`reshape` make hostile
+    /// variants, `modify` replaces a tensor's values.
+    func write(overrides: [String: Any] = [:], skip: Set<String> = [], reshape: [String: [Int]] = [:],
+               modify: ((_ name: String, _ values: [Float], _ shape: [Int]) -> [Float])? = nil) throws -> URL {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("glm-random-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         try configJSON(overrides: overrides).write(to: dir.appendingPathComponent("config.json"))
         var writer = SafeTensorsWriter()
         for t in tensors() where !skip.contains(t.name) {
             var shape = reshape[t.name] ?? t.shape
-            var values = t.values
+            var values = modify?(t.name, t.values, t.shape) ?? t.values
             if shape.reduce(1, *) != values.count {        // hostile reshape: resize the data to match
                 values = Array(repeating: 0.5, count: shape.reduce(1, *))
             }

@@ -14,6 +14,8 @@ final class TestHandler: HTTPHandler, @unchecked Sendable {
             response.headers.add("X-Method", request.method)
             response.headers.add("X-Body-Length", String(request.body.count))
             return .response(response)
+        case "/hello":
+            return .response(.text("hello"))
         case "/events":
             // Sends one event, waits for the test to confirm it arrived, then sends the next.
             return .stream(status: 200, headers: HTTPHeaders()) { stream in
@@ -189,6 +191,31 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertEqual(try c.readChunk().map { String(decoding: $0, as: UTF8.self) }, "data: [DONE]\n\n")
         XCTAssertNil(try c.readChunk())
         XCTAssertEqual(try c.request("POST", "/echo", body: "after").text, "after")   // still kept alive
+    }
+
+    func testHTTP10StreamIsUnchunkedAndClosed() throws {
+        try start()
+        let c = try client()
+        c.send("GET /events HTTP/1.0\r\n\r\n")
+        let head = try c.readHead()
+        XCTAssertNil(head.headers["transfer-encoding"])
+        XCTAssertEqual(head.headers["connection"], "close")
+        XCTAssertEqual(try c.readLine(), "data: first")
+        handler.proceed.signal()
+        XCTAssertEqual(try c.readLine(), "")
+        XCTAssertEqual(try c.readLine(), "data: second")
+        XCTAssertTrue(c.isClosedByServer())
+    }
+
+    func testHeadHasNoBody() throws {
+        try start()
+        let c = try client()
+        c.send("HEAD /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+        let head = try c.readHead()
+        XCTAssertEqual(head.status, 200)
+        XCTAssertEqual(head.headers["content-length"], "5")
+        // Had the body been sent, it would be read as the start of the next response.
+        XCTAssertEqual(try c.request("POST", "/echo", body: "next").text, "next")
     }
 
     func testClientDisconnectCancelsStream() throws {

@@ -75,18 +75,25 @@ class RunningServer:
                     port_found.set()
             port_found.set()
 
-        threading.Thread(target=drain, daemon=True).start()
+        self.drain_thread = threading.Thread(target=drain, daemon=True)
+        self.drain_thread.start()
         if not port_found.wait(60) or self.port is None:
             self.process.kill()
             raise RuntimeError("glmserve did not start:\n" + "\n".join(self.log))
         self.base_url = f"http://127.0.0.1:{self.port}"
+
+    def wait_exit(self, timeout: float = 30) -> int:
+        """Waits for the process to end and for its log to be read completely."""
+        code = self.process.wait(timeout)
+        self.drain_thread.join(timeout)
+        return code
 
     def stop(self) -> int:
         """SIGTERM, then the exit code (a graceful shutdown exits 0)."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
-                return self.process.wait(30)
+                return self.wait_exit(30)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()

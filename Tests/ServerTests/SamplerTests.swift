@@ -128,6 +128,10 @@ final class StopStringMatcherTests: XCTestCase {
 
     func testEarliestOfSeveralStopsWins() {
         XCTAssertEqual(run(["one two three"], stops: ["three", "two"]).0, "one ")
+        var matcher = StopStringMatcher(stops: ["three", "two"])
+        _ = matcher.feed("one tw")
+        _ = matcher.feed("o three")
+        XCTAssertEqual(matcher.matchedStop, "two")
     }
 
     func testMultibyteText() {

@@ -5,81 +5,24 @@ import Tokenizer
 import XCTest
 @testable import Server
 
-/// A `LanguageModel` whose logits always make the next token of a fixed script the most likely one, so the
-/// request path can be tested on outputs the random fixture weights never produce (reasoning, tool calls).
-final class ScriptedLanguageModel: LanguageModel {
-    let script: [Int]
-    let vocabularySize: Int
-
-    init(script: [Int], vocabularySize: Int) {
-        self.script = script
-        self.vocabularySize = vocabularySize
-    }
-
-    func makeSession(capacity: Int) throws -> InferenceSession { Session(model: self, capacity: capacity) }
-
-    final class Session: InferenceSession {
-        let model: ScriptedLanguageModel
-        let capacity: Int
-        private(set) var count = 0
-        private var promptLength: Int?
-
-        init(model: ScriptedLanguageModel, capacity: Int) {
-            self.model = model
-            self.capacity = capacity
-        }
-
-        func truncate(to count: Int) {
-            self.count = min(self.count, count)
-            promptLength = nil
-        }
-
-        func append(_ tokens: [Int]) throws -> [Float] {
-            count += tokens.count
-            if promptLength == nil { promptLength = count }
-            let step = count - (promptLength ?? count)
-            var logits = [Float](repeating: 0, count: model.vocabularySize)
-            if step < model.script.count { logits[model.script[step]] = 50 }
-            return logits
-        }
-    }
-}
-
 final class ScriptedModelTests: XCTestCase {
-    private var http: HTTPServer!
-    private var served: ServedModel!
-    private let stopped = DispatchSemaphore(value: 0)
+    var server: ScriptedServer?
 
-    private let tools: JSONValue = [["type": "function", "function": [
+    let tools: JSONValue = [["type": "function", "function": [
         "name": "get_weather",
         "parameters": ["type": "object", "properties": ["city": ["type": "string"], "days": ["type": "integer"]]],
     ]], ["type": "function", "function": ["name": "get_time", "parameters": ["type": "object", "properties": [:]]]]]
 
-    /// Starts a server whose model writes `text` (then `<|observation|>`).
-    private func start(scripting text: String) throws {
-        let tokenizer = try Tokenizer(directory: ServerHarness.modelDirectory)
-        let stop = try XCTUnwrap(tokenizer.id(forToken: "<|observation|>"))
-        let script = tokenizer.encode(text) + [stop]
-        XCTAssertEqual(tokenizer.decode(Array(script.dropLast())), text)
-        served = ServedModel(id: "scripted", tokenizer: tokenizer, defaults: GenerationDefaults(), modelEOSTokenIDs: [],
-                             languageModel: ScriptedLanguageModel(script: script, vocabularySize: tokenizer.vocabularySize),
-                             contextSize: 4096, maxQueue: 4)
-        var configuration = HTTPServerConfiguration()
-        configuration.port = 0
-        configuration.log = { _ in }
-        http = try HTTPServer(configuration: configuration, handler: APIRouter(model: served, apiKey: nil))
-        let server = http!, stopped = self.stopped
-        Thread { server.run(); stopped.signal() }.start()
-    }
+    func start(scripting text: String) throws { server = try ScriptedServer(scripting: text) }
 
-    override func tearDown() {
-        http?.shutdown()
-        _ = stopped.wait(timeout: .now() + 30)
-        served?.stop()
-    }
+    func start(scriptTokens: [Int]) throws { server = try ScriptedServer(scriptTokens: scriptTokens) }
 
-    private func post(_ body: JSONValue) throws -> JSONValue {
-        let response = try RawClient(port: http.port).request("POST", "/v1/chat/completions", body: body.serialized())
+    private var port: Int { server?.port ?? 0 }
+
+    override func tearDown() { server?.stop() }
+
+    func post(_ body: JSONValue) throws -> JSONValue {
+        let response = try RawClient(port: port).request("POST", "/v1/chat/completions", body: body.serialized())
         XCTAssertEqual(response.status, 200, response.text)
         return try JSONValue.parse(response.body)
     }
@@ -87,7 +30,7 @@ final class ScriptedModelTests: XCTestCase {
     private func stream(_ body: JSONValue) throws -> [JSONValue] {
         var body = body
         body["stream"] = true
-        let response = try RawClient(port: http.port).request("POST", "/v1/chat/completions", body: body.serialized())
+        let response = try RawClient(port: port).request("POST", "/v1/chat/completions", body: body.serialized())
         let events = response.text.components(separatedBy: "\n\n").filter { $0.hasPrefix("data: ") }.map { $0.dropFirst(6) }
         XCTAssertEqual(events.last, "[DONE]")
         return try events.dropLast().map { try JSONValue.parse(String($0)) }
@@ -158,5 +101,45 @@ final class ScriptedModelTests: XCTestCase {
         let json = try post(chatBody("x", [("stop", "a gam")]))
         XCTAssertEqual(json["choices"]?[0]?["message"]?["content"], "alpha bet")
         XCTAssertEqual(json["choices"]?[0]?["finish_reason"], "stop")
+    }
+}
+
+extension ScriptedModelTests {
+    func testToolChoiceRequiredForcesACallToStart() throws {
+        try start(scripting: "I would rather not call anything.")
+        let free = try post(chatBody("Time?", [("tools", tools)]))
+        XCTAssertNil(free["choices"]?[0]?["message"]?["tool_calls"])
+
+        let forced = try post(chatBody("Time?", [("tools", tools), ("tool_choice", "required")]))
+        let message = try XCTUnwrap(forced["choices"]?[0]?["message"])
+        let startsWithCall = message["tool_calls"] != nil
+            || (message["content"]?.string?.hasPrefix("<tool_call>") ?? false)
+        XCTAssertTrue(startsWithCall, "\(message)")
+    }
+
+    func testNamedToolChoiceForcesThatFunction() throws {
+        // The model would write filler and then `</tool_call>`; the forced `<tool_call>get_time\n` replaces the
+        // filler, so the answer becomes a get_time call.
+        let tokenizer = try Tokenizer(directory: ServerHarness.modelDirectory)
+        let forcedCount = tokenizer.encode("<tool_call>get_time\n").count
+        let filler = tokenizer.encode("z")
+        try start(scriptTokens: Array(repeating: filler[0], count: forcedCount) + tokenizer.encode("</tool_call>"))
+        XCTAssertNil(try post(chatBody("Time?", [("tools", tools)]))["choices"]?[0]?["message"]?["tool_calls"])
+        let named: JSONValue = ["type": "function", "function": ["name": "get_time"]]
+        let json = try post(chatBody("Time?", [("tools", tools), ("tool_choice", named)]))
+        XCTAssertEqual(json["choices"]?[0]?["message"]?["tool_calls"]?[0]?["function"]?["name"], "get_time")
+        XCTAssertEqual(json["choices"]?[0]?["finish_reason"], "tool_calls")
+    }
+
+    func testToolChoiceMustNameADeclaredTool() throws {
+        try start(scripting: "x")
+        let response = try RawClient(port: port).request("POST", "/v1/chat/completions", body: chatBody("x", [
+            ("tools", tools), ("tool_choice", ["type": "function", "function": ["name": "launch_rockets"]]),
+        ]).serialized())
+        XCTAssertEqual(response.status, 400)
+        XCTAssertEqual(try JSONValue.parse(response.body)["error"]?["param"], "tool_choice")
+        let required = try RawClient(port: port).request("POST", "/v1/chat/completions",
+                                                              body: chatBody("x", [("tool_choice", "required")]).serialized())
+        XCTAssertEqual(required.status, 400)
     }
 }

@@ -50,3 +50,23 @@ final class TokenizerEncodeFixtureTests: XCTestCase {
         }
     }
 }
+
+/// Lookups on the fixture tokenizer: ids come from the file (fixture id = real GLM id − 147233).
+final class TokenizerFixtureVocabularyTests: XCTestCase {
+    func testAddedTokenLookups() throws {
+        let tokenizer = try Fixtures.loadTokenizer()
+        XCTAssertEqual(tokenizer.vocabularySize, 4132)
+        XCTAssertEqual(tokenizer.id(forToken: "<|endoftext|>"), 4096)
+        XCTAssertEqual(tokenizer.id(forToken: "[gMASK]"), 4098)
+        XCTAssertEqual(tokenizer.id(forToken: "<think>"), 4117)
+        XCTAssertEqual(tokenizer.id(forToken: "Ċ"), 198)
+        XCTAssertNil(tokenizer.id(forToken: "no such token"))
+        XCTAssertEqual(tokenizer.token(forID: 4127), "/nothink")
+        XCTAssertNil(tokenizer.token(forID: 4132))
+        XCTAssertNil(tokenizer.token(forID: -1))
+        XCTAssertEqual((4096...4131).filter(tokenizer.isSpecial), Array(4096...4113))
+        XCTAssertFalse(tokenizer.isSpecial(198))
+        XCTAssertEqual(tokenizer.configuration?.eosToken, "<|endoftext|>")
+        XCTAssertEqual(tokenizer.configuration?.padToken, "<|endoftext|>")
+    }
+}

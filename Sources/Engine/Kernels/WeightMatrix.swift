@@ -7,7 +7,7 @@ final class FloatStorage {
     init(_ values: [Float]) {
         count = values.count
         pointer = .allocate(capacity: max(values.count, 1))
-        _ = values.withUnsafeBufferPointer { pointer.initialize(from: $0.baseAddress!, count: values.count) }
+        values.withUnsafeBufferPointer { if let base = $0.baseAddress { pointer.initialize(from: base, count: values.count) } }
     }
     deinit { pointer.deallocate() }
 }

@@ -100,7 +100,7 @@ struct ChatCompletionEncoder {
     func usageChunk(_ summary: CompletionSummary) -> String {
         var o = envelope(object: "chat.completion.chunk")
         o["choices"] = .array([])
-        o["usage"] = usage(summary)
+        o["usage"] = ChatCompletionEncoder.usage(summary)
         return JSONValue.object(o).serialized()
     }
 
@@ -144,11 +144,11 @@ struct ChatCompletionEncoder {
         choice["finish_reason"] = .string(summary.finishReason)
         var o = envelope(object: "chat.completion")
         o["choices"] = .array([.object(choice)])
-        o["usage"] = usage(summary)
+        o["usage"] = ChatCompletionEncoder.usage(summary)
         return JSONValue.object(o).serialized()
     }
 
-    private func usage(_ s: CompletionSummary) -> JSONValue {
+    static func usage(_ s: CompletionSummary) -> JSONValue {
         ["prompt_tokens": JSONValue(s.promptTokens),
          "completion_tokens": JSONValue(s.completionTokens),
          "total_tokens": JSONValue(s.promptTokens + s.completionTokens),

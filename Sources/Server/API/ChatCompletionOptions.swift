@@ -11,17 +11,23 @@ struct ChatCompletionOptions {
     var sampling = SamplingParameters()
     var stop: [String] = []
     var parallelToolCalls = true
+    /// For `tool_choice` `"required"` or a named function: the text the answer is made to start with
+    /// (`<tool_call>` or `<tool_call>NAME\n`), so the model writes a call.
+    var forcedToolCall: String?
 
     static let maxStopStrings = 16
 
-    init(body: JSONValue, defaults: GenerationDefaults, vocabularySize: Int) throws {
+    /// - Parameter requiresMessages: false for `/v1/completions`, whose prompt is not a message list.
+    init(body: JSONValue, defaults: GenerationDefaults, vocabularySize: Int, requiresMessages: Bool = true) throws {
         let fields = try FieldReader(body)
         model = try fields.string("model")
-        guard let messages = fields.value("messages") else {
-            throw APIError.badRequest("'messages' is required", param: "messages", code: "missing_required_parameter")
+        if requiresMessages {
+            guard let messages = fields.value("messages") else {
+                throw APIError.badRequest("'messages' is required", param: "messages", code: "missing_required_parameter")
+            }
+            guard let list = messages.array else { throw APIError.invalidField("messages", "an array of messages") }
+            guard !list.isEmpty else { throw APIError.invalidField("messages", "a non-empty array") }
         }
-        guard let list = messages.array else { throw APIError.invalidField("messages", "an array of messages") }
-        guard !list.isEmpty else { throw APIError.invalidField("messages", "a non-empty array") }
 
         stream = try fields.bool("stream") ?? false
         if let streamOptions = try fields.object("stream_options") {
@@ -56,18 +62,39 @@ struct ChatCompletionOptions {
         stop = try ChatCompletionOptions.stopStrings(fields)
 
         parallelToolCalls = try fields.bool("parallel_tool_calls") ?? true
-        _ = try fields.array("tools")
-        if let choice = fields.value("tool_choice") {
-            if let name = choice.string {
-                guard ["none", "auto", "required"].contains(name) else {
-                    throw APIError.invalidField("tool_choice", "\"none\", \"auto\", \"required\" or a function object")
-                }
-            } else if choice.object == nil {
-                throw APIError.invalidField("tool_choice", "\"none\", \"auto\", \"required\" or a function object")
-            }
-        }
+        let tools = try fields.array("tools") ?? []
+        forcedToolCall = try ChatCompletionOptions.forcedToolCall(fields.value("tool_choice"), tools: tools)
         _ = try fields.string("user")
         _ = try fields.object("chat_template_kwargs")
+    }
+
+    /// Validates `tool_choice`; returns the forced start of the answer for `"required"` and named functions.
+    private static func forcedToolCall(_ choice: JSONValue?, tools: [JSONValue]) throws -> String? {
+        guard let choice else { return nil }
+        let expectation = "\"none\", \"auto\", \"required\" or {\"type\": \"function\", \"function\": {\"name\": …}}"
+        let names = tools.compactMap { $0["function"]?["name"]?.string }
+        if let mode = choice.string {
+            switch mode {
+            case "none", "auto": return nil
+            case "required":
+                guard !tools.isEmpty else {
+                    throw APIError.invalidField("tool_choice", "\"none\" or \"auto\" when no tools are given")
+                }
+                return "<tool_call>"
+            default: throw APIError.invalidField("tool_choice", expectation)
+            }
+        }
+        guard choice.object != nil else { throw APIError.invalidField("tool_choice", expectation) }
+        if choice["type"]?.string == "allowed_tools" {
+            return choice["allowed_tools"]?["mode"]?.string == "required" && !tools.isEmpty ? "<tool_call>" : nil
+        }
+        guard let name = choice["function"]?["name"]?.string ?? choice["name"]?.string else {
+            throw APIError.invalidField("tool_choice", expectation)
+        }
+        guard names.contains(name) else {
+            throw APIError.invalidField("tool_choice", "the name of one of the request's tools ('\(name)' is not one)")
+        }
+        return "<tool_call>\(name)\n"
     }
 
     private static func stopStrings(_ fields: FieldReader) throws -> [String] {

@@ -1,5 +1,6 @@
 import Chat
 import Foundation
+import JSON
 
 /// Counts and the finish reason of one completion.
 struct CompletionSummary {
@@ -8,6 +9,10 @@ struct CompletionSummary {
     var completionTokens: Int
     var cachedTokens: Int
     var reasoningTokens: Int
+    /// The `stop` string that ended the answer, if one did.
+    var matchedStopString: String?
+    /// Whether at least one tool call was returned.
+    var calledTools: Bool
 }
 
 /// Runs one chat completion on the scheduler and turns its tokens into deltas, for streaming and
@@ -28,13 +33,28 @@ final class ChatCompletionRun {
     /// How often the consumer wakes to check its client while waiting for tokens.
     static let pollInterval: TimeInterval = 0.05
 
-    init(model: ServedModel, options: ChatCompletionOptions, prompt: ChatPrompt, promptTokens: [Int]) {
+    /// Prompt tokens reused from a cached prefix (known once the job has reached a slot).
+    var cachedPromptTokens: Int { job.cachedPromptTokens }
+    var promptTokenCount: Int { job.promptTokens.count }
+
+    convenience init(model: ServedModel, options: ChatCompletionOptions, prompt: ChatPrompt, promptTokens: [Int]) {
+        self.init(model: model, options: options, promptTokens: promptTokens, tools: prompt.tools,
+                  parseReasoning: prompt.outputMayStartWithReasoning)
+    }
+
+    /// - Parameters:
+    ///   - tools: the rendered tools (tool calls are parsed only when given).
+    ///   - parseReasoning: whether the answer may open with `<think>`.
+    ///   - rawText: pass the text through unparsed and untrimmed (`/v1/completions`).
+    init(model: ServedModel, options: ChatCompletionOptions, promptTokens: [Int], tools: JSONValue?,
+         parseReasoning: Bool, rawText: Bool = false) {
         self.model = model
         let room = model.contextSize - promptTokens.count
         job = GenerationJob(promptTokens: promptTokens, sampling: options.sampling,
-                            maxNewTokens: min(options.maxTokens ?? room, room), stopTokenIDs: model.stopTokenIDs)
-        pipeline = CompletionTextPipeline(tokenizer: model.tokenizer, stopStrings: options.stop, tools: prompt.tools,
-                                          parseReasoning: prompt.outputMayStartWithReasoning)
+                            maxNewTokens: min(options.maxTokens ?? room, room), stopTokenIDs: model.stopTokenIDs,
+                            forcedPrefix: options.forcedToolCall.map { model.tokenizer.encode($0) } ?? [])
+        pipeline = CompletionTextPipeline(tokenizer: model.tokenizer, stopStrings: options.stop, tools: tools,
+                                          parseReasoning: parseReasoning, rawText: rawText)
         parallelToolCalls = options.parallelToolCalls
     }
 
@@ -54,7 +74,6 @@ final class ChatCompletionRun {
     /// client is gone) and `idle` when nothing arrived for a while. Returns nil when the client went away
     /// (generation is then cancelled at once).
     func run(isClientGone: () -> Bool, idle: () -> Void, deliver: ([OutputDelta]) -> Bool) throws -> CompletionSummary? {
-
         var finishCause: FinishCause = .cancelled
         var quietSince = Date()
         loop: while true {
@@ -101,7 +120,8 @@ final class ChatCompletionRun {
         }
         return CompletionSummary(finishReason: reason, promptTokens: job.promptTokens.count,
                                  completionTokens: completionTokens, cachedTokens: job.cachedPromptTokens,
-                                 reasoningTokens: reasoningTokens)
+                                 reasoningTokens: reasoningTokens, matchedStopString: pipeline.matchedStopString,
+                                 calledTools: toolCallsStarted > 0)
     }
 
     /// Drops calls after the first when `parallel_tool_calls` is false (and stops generation there);

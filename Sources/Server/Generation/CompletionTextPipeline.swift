@@ -6,32 +6,39 @@ import Tokenizer
 struct CompletionTextPipeline {
     private var decoder: StreamingDecoder
     private var stops: StopStringMatcher
-    private var parser: GLMOutputParser
+    /// nil for raw text (`/v1/completions`): no trimming, no reasoning or tool calls.
+    private var parser: GLMOutputParser?
 
-    init(tokenizer: Tokenizer, stopStrings: [String], tools: JSONValue?, parseReasoning: Bool) {
+    init(tokenizer: Tokenizer, stopStrings: [String], tools: JSONValue?, parseReasoning: Bool, rawText: Bool = false) {
         // Special tokens stay in the text: `<think>` and `<tool_call>` are how the parser sees structure.
         decoder = tokenizer.makeStreamingDecoder(skipSpecialTokens: false)
         stops = StopStringMatcher(stops: stopStrings)
-        parser = GLMOutputParser(tools: tools, parseReasoning: parseReasoning, parseToolCalls: tools != nil)
+        parser = rawText ? nil : GLMOutputParser(tools: tools, parseReasoning: parseReasoning, parseToolCalls: tools != nil)
     }
 
     /// Whether a stop string has been reached (nothing more will be produced).
     var hitStopString: Bool { stops.isStopped }
 
+    /// The stop string that ended the text, if one did.
+    var matchedStopString: String? { stops.matchedStop }
+
     mutating func feed(_ token: Int) -> [OutputDelta] {
-        let text = stops.feed(decoder.append(token))
-        return text.isEmpty ? [] : parser.feed(text)
+        parse(stops.feed(decoder.append(token)))
+    }
+
+    private mutating func parse(_ text: String) -> [OutputDelta] {
+        guard !text.isEmpty else { return [] }
+        guard parser != nil else { return [.content(text)] }
+        return parser?.feed(text) ?? []
     }
 
     /// Flushes held-back text at the end of generation.
     mutating func finish() -> [OutputDelta] {
         var deltas: [OutputDelta] = []
         if !stops.isStopped {
-            let tail = stops.feed(decoder.flush())
-            if !tail.isEmpty { deltas += parser.feed(tail) }
-            let held = stops.finish()
-            if !held.isEmpty { deltas += parser.feed(held) }
+            deltas += parse(stops.feed(decoder.flush()))
+            deltas += parse(stops.finish())
         }
-        return deltas + parser.finish()
+        return deltas + (parser?.finish() ?? [])
     }
 }

@@ -24,13 +24,18 @@ public final class GenerationJob: @unchecked Sendable {
     /// Upper bound on generated tokens (the worker also stops when the context is full).
     public let maxNewTokens: Int
     public let stopTokenIDs: Set<Int>
+    /// Tokens the answer must begin with (e.g. `<tool_call>` for `tool_choice: "required"`); they are emitted
+    /// as generated tokens before sampling takes over.
+    public let forcedPrefix: [Int]
 
     private let condition = NSCondition()
     private var events: [GenerationEvent] = []
     private var cancelled = false
     private var reusedPrefix = 0
 
-    public init(promptTokens: [Int], sampling: SamplingParameters, maxNewTokens: Int, stopTokenIDs: Set<Int>) {
+    public init(promptTokens: [Int], sampling: SamplingParameters, maxNewTokens: Int, stopTokenIDs: Set<Int>,
+                forcedPrefix: [Int] = []) {
+        self.forcedPrefix = forcedPrefix
         self.promptTokens = promptTokens
         self.sampling = sampling
         self.maxNewTokens = maxNewTokens

@@ -22,6 +22,7 @@ public final class GenerationScheduler: @unchecked Sendable {
     private var activeCount = 0
     private var stopping = false
     private var finishCounts: [FinishCause: Int] = [:]
+    private var totals = SchedulerTotals()
     private var worker: Thread?
     private let finished = DispatchSemaphore(value: 0)
 
@@ -86,6 +87,13 @@ public final class GenerationScheduler: @unchecked Sendable {
     public func finishedJobs(_ cause: FinishCause) -> Int {
         condition.lock(); defer { condition.unlock() }
         return finishCounts[cause, default: 0]
+    }
+
+    /// Counters since start, for `/metrics`.
+    public var metrics: SchedulerMetrics {
+        condition.lock(); defer { condition.unlock() }
+        return SchedulerMetrics(waiting: queue.count, active: activeCount, slots: slots.count, totals: totals,
+                                finished: finishCounts)
     }
 
     /// Cancels waiting and active jobs and waits for the worker to end.
@@ -216,8 +224,9 @@ public final class GenerationScheduler: @unchecked Sendable {
         }
 
         defer { generation.stats.decodeSeconds += Date().timeIntervalSince(started) }
-        let token = generation.sampler.sample(generation.logits)
-        if job.stopTokenIDs.contains(token) { return .stopToken }
+        let forced = generation.stats.generatedTokens < job.forcedPrefix.count
+        let token = forced ? job.forcedPrefix[generation.stats.generatedTokens] : generation.sampler.sample(generation.logits)
+        if !forced && job.stopTokenIDs.contains(token) { return .stopToken }
         generation.sampler.accept(token)
         job.emit(.token(token))
         generation.stats.generatedTokens += 1
@@ -231,6 +240,13 @@ public final class GenerationScheduler: @unchecked Sendable {
         guard !generation.isDone else { return }
         generation.isDone = true
         if let cause { log(generation.stats.summary(cause)) }
+        condition.lock()
+        totals.promptTokens += generation.stats.promptTokens
+        totals.cachedPromptTokens += generation.stats.cachedTokens
+        totals.completionTokens += generation.stats.generatedTokens
+        totals.prefillSeconds += generation.stats.prefillSeconds
+        totals.decodeSeconds += generation.stats.decodeSeconds
+        condition.unlock()
         finish(generation.job, event, cause: cause)
     }
 
@@ -243,55 +259,46 @@ public final class GenerationScheduler: @unchecked Sendable {
     }
 }
 
-/// One KV cache and the tokens it holds.
-final class Slot {
-    var session: InferenceSession?
-    var tokens: [Int] = []
-    var lastUsed = 0
-
-    func commonPrefix(with prompt: [Int]) -> Int {
-        var n = 0
-        let limit = min(tokens.count, prompt.count)
-        while n < limit && tokens[n] == prompt[n] { n += 1 }
-        return n
-    }
-
-    func reset() {
-        session = nil
-        tokens = []
-    }
+/// Token and time totals over all finished generations.
+public struct SchedulerTotals: Sendable {
+    public var promptTokens = 0
+    public var cachedPromptTokens = 0
+    public var completionTokens = 0
+    public var prefillSeconds = 0.0
+    public var decodeSeconds = 0.0
 }
 
-/// A job in a slot: where its prefill is, its logits and its sampler.
-final class ActiveGeneration {
-    let job: GenerationJob
-    let slot: Slot
-    var position = 0
-    var logits: [Float] = []
-    var sampler: Sampler
-    var stats = GenerationStatistics()
-    var isDone = false
+/// A snapshot of the scheduler's state and counters.
+public struct SchedulerMetrics: Sendable {
+    public var waiting: Int
+    public var active: Int
+    public var slots: Int
+    public var totals: SchedulerTotals
+    public var finished: [FinishCause: Int]
 
-    init(job: GenerationJob, slot: Slot) {
-        self.job = job
-        self.slot = slot
-        self.sampler = Sampler(parameters: job.sampling)
-    }
-}
-
-/// Counts and timings of one generation, for the log.
-struct GenerationStatistics {
-    var promptTokens = 0
-    var cachedTokens = 0
-    var prefillSeconds = 0.0
-    var generatedTokens = 0
-    var decodeSeconds = 0.0
-
-    func summary(_ cause: FinishCause) -> String {
-        let computed = promptTokens - cachedTokens
-        let prefillRate = prefillSeconds > 0 ? Double(computed) / prefillSeconds : 0
-        let decodeRate = decodeSeconds > 0 ? Double(generatedTokens) / decodeSeconds : 0
-        return String(format: "generation %@: prompt %d tokens (%d cached), prefill %.1f tok/s; completion %d tokens, %.1f tok/s",
-                      "\(cause)", promptTokens, cachedTokens, prefillRate, generatedTokens, decodeRate)
+    /// Prometheus text exposition format.
+    public var prometheusText: String {
+        var lines: [String] = []
+        func metric(_ name: String, _ type: String, _ help: String, _ samples: [(String, String)]) {
+            lines.append("# HELP glmserve_\(name) \(help)")
+            lines.append("# TYPE glmserve_\(name) \(type)")
+            for (labels, value) in samples { lines.append("glmserve_\(name)\(labels) \(value)") }
+        }
+        metric("requests_waiting", "gauge", "Generations waiting for a slot.", [("", "\(waiting)")])
+        metric("requests_active", "gauge", "Generations running.", [("", "\(active)")])
+        metric("slots", "gauge", "Generations that can run at once (--parallel).", [("", "\(slots)")])
+        metric("prompt_tokens_total", "counter", "Prompt tokens of finished generations.",
+               [("", "\(totals.promptTokens)")])
+        metric("cached_prompt_tokens_total", "counter", "Prompt tokens reused from the KV cache.",
+               [("", "\(totals.cachedPromptTokens)")])
+        metric("completion_tokens_total", "counter", "Generated tokens.", [("", "\(totals.completionTokens)")])
+        metric("prefill_seconds_total", "counter", "Time spent computing prompts.",
+               [("", String(format: "%.6f", totals.prefillSeconds))])
+        metric("decode_seconds_total", "counter", "Time spent generating tokens.",
+               [("", String(format: "%.6f", totals.decodeSeconds))])
+        let causes: [(FinishCause, String)] = [(.stopToken, "stop"), (.length, "length"), (.cancelled, "cancelled")]
+        metric("generations_total", "counter", "Finished generations by how they ended.",
+               causes.map { ("{finish=\"\($0.1)\"}", "\(finished[$0.0, default: 0])") })
+        return lines.joined(separator: "\n") + "\n"
     }
 }

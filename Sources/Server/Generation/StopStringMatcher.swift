@@ -8,6 +8,8 @@ public struct StopStringMatcher: Sendable {
     private let stops: [[UInt8]]
     private var pending: [UInt8] = []
     public private(set) var isStopped = false
+    /// The stop string that matched (the earliest one in the text).
+    public private(set) var matchedStop: String?
 
     public init(stops: [String]) {
         self.stops = stops.map { Array($0.utf8) }.filter { !$0.isEmpty }
@@ -19,8 +21,9 @@ public struct StopStringMatcher: Sendable {
         guard !isStopped else { return "" }
         pending.append(contentsOf: text.utf8)
         guard !stops.isEmpty else { return takePending(count: pending.count) }
-        if let match = earliestMatch() {
+        if let (match, stop) = earliestMatch() {
             isStopped = true
+            matchedStop = String(decoding: stop, as: UTF8.self)
             let released = String(decoding: pending[..<match], as: UTF8.self)
             pending.removeAll()
             return released
@@ -41,13 +44,13 @@ public struct StopStringMatcher: Sendable {
         return released
     }
 
-    private func earliestMatch() -> Int? {
-        var best: Int?
+    private func earliestMatch() -> (offset: Int, stop: [UInt8])? {
+        var best: (offset: Int, stop: [UInt8])?
         for stop in stops where stop.count <= pending.count {
             var start = 0
-            while start + stop.count <= pending.count && start < (best ?? Int.max) {
+            while start + stop.count <= pending.count && start < (best?.offset ?? Int.max) {
                 if pending[start] == stop[0] && pending[start..<(start + stop.count)].elementsEqual(stop) {
-                    best = start
+                    best = (start, stop)
                     break
                 }
                 start += 1

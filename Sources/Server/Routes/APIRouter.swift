@@ -1,3 +1,4 @@
+import Chat
 import Foundation
 import HTTP
 import JSON
@@ -9,6 +10,8 @@ public final class APIRouter: HTTPHandler, @unchecked Sendable {
     let apiKey: String?
     private let chat: ChatCompletionsEndpoint
     private let tokens: TokenEndpoints
+    private let anthropic: AnthropicMessagesEndpoint
+    private let completions: TextCompletionsEndpoint
 
     /// Routes answered without an API key.
     static let publicPaths: Set<String> = ["/health", "/v1/health"]
@@ -18,15 +21,21 @@ public final class APIRouter: HTTPHandler, @unchecked Sendable {
         self.apiKey = (apiKey?.isEmpty ?? true) ? nil : apiKey
         self.chat = ChatCompletionsEndpoint(model: model)
         self.tokens = TokenEndpoints(model: model)
+        self.anthropic = AnthropicMessagesEndpoint(model: model)
+        self.completions = TextCompletionsEndpoint(model: model)
     }
 
     public func reply(to request: HTTPRequest, context: RequestContext) -> HTTPReply {
+        let anthropicShape = request.path.hasPrefix("/v1/messages")
         do {
             return try route(request, context: context)
         } catch let error as APIError {
+            return .response(anthropicShape ? AnthropicError(error).response : error.response)
+        } catch let error as AnthropicError {
             return .response(error.response)
         } catch {
-            return .response(APIError(status: 500, message: "internal error: \(error)").response)
+            let failure = APIError(status: 500, message: "internal error: \(error)")
+            return .response(anthropicShape ? AnthropicError(failure).response : failure.response)
         }
     }
 
@@ -45,6 +54,20 @@ public final class APIRouter: HTTPHandler, @unchecked Sendable {
         case "/v1/chat/completions", "/chat/completions":
             try allow(method, "POST")
             return try chat.reply(to: request, context: context)
+        case "/v1/completions", "/completions":
+            try allow(method, "POST")
+            return try completions.reply(to: request, context: context)
+        case "/metrics":
+            try allow(method, "GET")
+            var response = HTTPResponse.text(model.scheduler.metrics.prometheusText)
+            response.headers.set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            return .response(response)
+        case "/v1/messages":
+            try allow(method, "POST")
+            return try anthropic.messages(request, context: context)
+        case "/v1/messages/count_tokens":
+            try allow(method, "POST")
+            return .response(try anthropic.countTokens(request))
         case "/tokenize":
             try allow(method, "POST")
             return .response(try tokens.tokenize(try parseBody(request)))

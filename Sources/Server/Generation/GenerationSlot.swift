@@ -1,0 +1,54 @@
+import Foundation
+
+/// One KV cache and the tokens it holds.
+final class Slot {
+    var session: InferenceSession?
+    var tokens: [Int] = []
+    var lastUsed = 0
+
+    func commonPrefix(with prompt: [Int]) -> Int {
+        var n = 0
+        let limit = min(tokens.count, prompt.count)
+        while n < limit && tokens[n] == prompt[n] { n += 1 }
+        return n
+    }
+
+    func reset() {
+        session = nil
+        tokens = []
+    }
+}
+
+/// A job in a slot: where its prefill is, its logits and its sampler.
+final class ActiveGeneration {
+    let job: GenerationJob
+    let slot: Slot
+    var position = 0
+    var logits: [Float] = []
+    var sampler: Sampler
+    var stats = GenerationStatistics()
+    var isDone = false
+
+    init(job: GenerationJob, slot: Slot) {
+        self.job = job
+        self.slot = slot
+        self.sampler = Sampler(parameters: job.sampling)
+    }
+}
+
+/// Counts and timings of one generation, for the log.
+struct GenerationStatistics {
+    var promptTokens = 0
+    var cachedTokens = 0
+    var prefillSeconds = 0.0
+    var generatedTokens = 0
+    var decodeSeconds = 0.0
+
+    func summary(_ cause: FinishCause) -> String {
+        let computed = promptTokens - cachedTokens
+        let prefillRate = prefillSeconds > 0 ? Double(computed) / prefillSeconds : 0
+        let decodeRate = decodeSeconds > 0 ? Double(generatedTokens) / decodeSeconds : 0
+        return String(format: "generation %@: prompt %d tokens (%d cached), prefill %.1f tok/s; completion %d tokens, %.1f tok/s",
+                      "\(cause)", promptTokens, cachedTokens, prefillRate, generatedTokens, decodeRate)
+    }
+}
