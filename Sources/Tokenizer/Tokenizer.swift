@@ -94,10 +94,12 @@ public final class Tokenizer: @unchecked Sendable {
         vocabularySize = strings.count
 
         (decodedBytes, decodedOffsets) = Self.decodedBytes(of: strings)
+        // Two passes, as in `tokenizers`: tokens with `normalized: false` in the raw text, then the others in
+        // the normalized text between those matches (even when normalization changes nothing).
         let normalizer = self.normalizer
-        let raw = addedTokens.filter { !$0.isNormalized || normalizer.isIdentity }
+        let raw = addedTokens.filter { !$0.isNormalized }
         rawTokenMatcher = AddedTokenMatcher(tokens: raw, patterns: raw.map { Array($0.content.utf8) })
-        let normalized = addedTokens.filter { $0.isNormalized && !normalizer.isIdentity }
+        let normalized = addedTokens.filter { $0.isNormalized }
         normalizedTokenMatcher = AddedTokenMatcher(
             tokens: normalized, patterns: normalized.map { Array(normalizer.normalize($0.content).utf8) })
     }
@@ -203,24 +205,29 @@ public final class Tokenizer: @unchecked Sendable {
                                    matching: AddedTokenMatching, encoder: inout WordEncoder) {
         guard !range.isEmpty else { return }
         guard !normalizer.isIdentity else {
-            encodePlain(bytes, range: range, encoder: &encoder)
+            encodeMatchingNormalizedTokens(bytes, range: range, matching: matching, encoder: &encoder)
             return
         }
         var normalized = normalizer.normalize(String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self))
         normalized.withUTF8 { normalizedBytes in
-            let all = 0..<normalizedBytes.count
-            guard matching != .none, !normalizedTokenMatcher.isEmpty else {
-                encodePlain(normalizedBytes, range: all, encoder: &encoder)
-                return
-            }
-            var position = 0
-            for match in normalizedTokenMatcher.matches(in: normalizedBytes, range: all, skipping: skipRule(matching)) {
-                encodePlain(normalizedBytes, range: position..<match.range.lowerBound, encoder: &encoder)
-                encoder.output.append(normalizedTokenMatcher.tokens[match.tokenIndex].id)
-                position = match.range.upperBound
-            }
-            encodePlain(normalizedBytes, range: position..<normalizedBytes.count, encoder: &encoder)
+            encodeMatchingNormalizedTokens(normalizedBytes, range: 0..<normalizedBytes.count, matching: matching,
+                                           encoder: &encoder)
         }
+    }
+
+    private func encodeMatchingNormalizedTokens(_ bytes: UnsafeBufferPointer<UInt8>, range: Range<Int>,
+                                                matching: AddedTokenMatching, encoder: inout WordEncoder) {
+        guard matching != .none, !normalizedTokenMatcher.isEmpty else {
+            encodePlain(bytes, range: range, encoder: &encoder)
+            return
+        }
+        var position = range.lowerBound
+        for match in normalizedTokenMatcher.matches(in: bytes, range: range, skipping: skipRule(matching)) {
+            encodePlain(bytes, range: position..<match.range.lowerBound, encoder: &encoder)
+            encoder.output.append(normalizedTokenMatcher.tokens[match.tokenIndex].id)
+            position = match.range.upperBound
+        }
+        encodePlain(bytes, range: position..<range.upperBound, encoder: &encoder)
     }
 
     /// Pre-tokenizes and BPE-encodes text that holds no added token.

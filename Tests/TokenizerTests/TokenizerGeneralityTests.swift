@@ -71,6 +71,15 @@ final class TokenizerGeneralityTests: XCTestCase {
         XCTAssertEqual(tokenizer.encode("a<e\u{301}>"), bytes("a") + [256])
     }
 
+    /// Tokens with `normalized: false` are found first; normalized ones only in the text between them, even
+    /// when there is no normalizer (a single leftmost-longest pass would pick "xa" here).
+    func testRawAddedTokensAreMatchedBeforeNormalizedOnes() throws {
+        var builder = Builder()
+        builder.addedTokens = [Builder.addedToken("ab!", id: 256, special: false, normalized: false),
+                               Builder.addedToken("xa", id: 257, special: false, normalized: true)]
+        XCTAssertEqual(try builder.tokenizer().encode("xab! xa"), bytes("x") + [256] + bytes(" ") + [257])
+    }
+
     func testAddedTokensSpecialAndNot() throws {
         var builder = Builder()
         builder.addedTokens = [Builder.addedToken("<|user|>", id: 256, special: true),
