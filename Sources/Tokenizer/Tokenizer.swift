@@ -11,12 +11,21 @@ public enum AddedTokenMatching: Sendable {
     case none
 }
 
-/// A Hugging Face byte-level BPE tokenizer read from `tokenizer.json`. Immutable after init; safe to share
-/// across threads.
+/// A Hugging Face byte-level BPE tokenizer read from `tokenizer.json`, giving the ids `tokenizers` gives.
+/// Immutable after init; safe to share across threads.
+///
+/// Encoding: added tokens are found first (leftmost-longest, anywhere; `normalized: false` ones in the raw
+/// text, the others after normalization), the text between them is normalized (none, NFC/NFD/NFKC/NFKD or a
+/// Sequence), split by the pre-tokenizer (`Split` steps with the file's pattern, then `ByteLevel`) and each
+/// piece BPE-encoded with the file's merges (`ignore_merges` honoured). The post-processor is not applied:
+/// no BOS/EOS is added. Decoding maps tokens back to bytes (ByteLevel decoder) and reads them as UTF-8 with
+/// U+FFFD for invalid sequences, like `tokenizers`.
+/// Added-token ids are assigned as `tokenizers` assigns them (see `assigningIDs`), which for files it wrote
+/// are the ids in the file.
 public final class Tokenizer: @unchecked Sendable {
     /// Settings read from `tokenizer_config.json`, when the directory has one.
     public let configuration: TokenizerConfiguration?
-    /// The added tokens of the file, in file order.
+    /// The added tokens of the file, in file order, with the ids they encode to.
     public let addedTokens: [AddedToken]
     /// One more than the largest id of the vocabulary and the added tokens.
     public let vocabularySize: Int

@@ -146,3 +146,22 @@ final class TokenizerGeneralityTests: XCTestCase {
         XCTAssertEqual(tokenizer.decode([0x41, 99_999, -1, 0x42]), "AB")
     }
 }
+
+/// One tokenizer shared by many threads gives every thread the same answers.
+final class TokenizerConcurrencyTests: XCTestCase {
+    func testConcurrentEncodeAndDecode() throws {
+        let tokenizer = try Fixtures.loadTokenizer()
+        let texts = try Fixtures.lines("tokenizer-encode.jsonl").map { $0.string("text") }
+        let expected = texts.map { tokenizer.encode($0) }
+        let mismatches = UnsafeMutableBufferPointer<Int>.allocate(capacity: 8)
+        mismatches.initialize(repeating: 0)
+        defer { mismatches.deallocate() }
+        DispatchQueue.concurrentPerform(iterations: 8) { worker in
+            for (index, text) in texts.enumerated() where index % 2 == worker % 2 {
+                let ids = tokenizer.encode(text)
+                if ids != expected[index] || tokenizer.decode(ids) != text { mismatches[worker] += 1 }
+            }
+        }
+        XCTAssertEqual(mismatches.reduce(0, +), 0)
+    }
+}
