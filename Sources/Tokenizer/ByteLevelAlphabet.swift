@@ -36,17 +36,6 @@ enum ByteLevelAlphabet {
         return byte < 0 ? nil : UInt8(byte)
     }
 
-    /// The bytes a byte-level token string stands for, or nil if one of its characters is outside the alphabet.
-    static func bytes(of token: String) -> [UInt8]? {
-        var result: [UInt8] = []
-        result.reserveCapacity(token.utf8.count)
-        for scalar in token.unicodeScalars {
-            guard let byte = byte(for: scalar) else { return nil }
-            result.append(byte)
-        }
-        return result
-    }
-
     /// The byte-level token string for some bytes.
     static func string(of bytes: some Sequence<UInt8>) -> String {
         var result = String.UnicodeScalarView()

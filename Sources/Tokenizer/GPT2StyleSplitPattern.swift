@@ -30,16 +30,17 @@ struct GPT2StyleSplitPattern: SplitPattern {
             }
         }
         let letter = ScalarClass.letter, number = ScalarClass.number, whitespace = ScalarClass.whitespace
-        let isLetter: (UInt8) -> Bool = { $0 & letter != 0 }
-        let isNumber: (UInt8) -> Bool = { $0 & number != 0 }
-        let isOther: (UInt8) -> Bool = { $0 & (letter | number | whitespace) == 0 }
-        for accepts in [isLetter, isNumber, isOther] {
+        // ` ?X+` for X = \p{L}, \p{N}, [^\s\p{L}\p{N}], in that order.
+        func run(_ accepts: (UInt8) -> Bool) -> Int? {
             var end = start
             if values[start] == 0x20, start + 1 < count, accepts(classes[start + 1]) { end = start + 1 }
-            guard accepts(classes[end]) else { continue }
+            guard accepts(classes[end]) else { return nil }
             while end < count, accepts(classes[end]) { end += 1 }
             return end - start
         }
+        if let length = run({ $0 & letter != 0 }) { return length }
+        if let length = run({ $0 & number != 0 }) { return length }
+        if let length = run({ $0 & (letter | number | whitespace) == 0 }) { return length }
         guard classes[start] & whitespace != 0 else { return 0 }
         var runEnd = start + 1
         while runEnd < count, classes[runEnd] & whitespace != 0 { runEnd += 1 }

@@ -2,7 +2,7 @@
 /// the bytes of a UTF-8 sequence that a later token may still complete are held back, so no emitted piece
 /// ever contains a broken character and the concatenation of all pieces (with `flush()`) equals
 /// `decode(allIDs)`.
-public struct StreamingDecoder {
+public struct StreamingDecoder: Sendable {
     private let tokenizer: Tokenizer
     private let skipsSpecialTokens: Bool
     private var pending: [UInt8] = []

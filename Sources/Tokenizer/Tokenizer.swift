@@ -11,12 +11,21 @@ public enum AddedTokenMatching: Sendable {
     case none
 }
 
-/// A Hugging Face byte-level BPE tokenizer read from `tokenizer.json`. Immutable after init; safe to share
-/// across threads.
+/// A Hugging Face byte-level BPE tokenizer read from `tokenizer.json`, giving the ids `tokenizers` gives.
+/// Immutable after init; safe to share across threads.
+///
+/// Encoding: added tokens are found first (leftmost-longest, anywhere; `normalized: false` ones in the raw
+/// text, the others after normalization), the text between them is normalized (none, NFC/NFD/NFKC/NFKD or a
+/// Sequence), split by the pre-tokenizer (`Split` steps with the file's pattern, then `ByteLevel`) and each
+/// piece BPE-encoded with the file's merges (`ignore_merges` honoured). The post-processor is not applied:
+/// no BOS/EOS is added. Decoding maps tokens back to bytes (ByteLevel decoder) and reads them as UTF-8 with
+/// U+FFFD for invalid sequences, like `tokenizers`.
+/// Added-token ids are assigned as `tokenizers` assigns them (see `assigningIDs`), which for files it wrote
+/// are the ids in the file.
 public final class Tokenizer: @unchecked Sendable {
     /// Settings read from `tokenizer_config.json`, when the directory has one.
     public let configuration: TokenizerConfiguration?
-    /// The added tokens of the file, in file order.
+    /// The added tokens of the file, in file order, with the ids they encode to.
     public let addedTokens: [AddedToken]
     /// One more than the largest id of the vocabulary and the added tokens.
     public let vocabularySize: Int
@@ -94,10 +103,12 @@ public final class Tokenizer: @unchecked Sendable {
         vocabularySize = strings.count
 
         (decodedBytes, decodedOffsets) = Self.decodedBytes(of: strings)
+        // Two passes, as in `tokenizers`: tokens with `normalized: false` in the raw text, then the others in
+        // the normalized text between those matches (even when normalization changes nothing).
         let normalizer = self.normalizer
-        let raw = addedTokens.filter { !$0.isNormalized || normalizer.isIdentity }
+        let raw = addedTokens.filter { !$0.isNormalized }
         rawTokenMatcher = AddedTokenMatcher(tokens: raw, patterns: raw.map { Array($0.content.utf8) })
-        let normalized = addedTokens.filter { $0.isNormalized && !normalizer.isIdentity }
+        let normalized = addedTokens.filter { $0.isNormalized }
         normalizedTokenMatcher = AddedTokenMatcher(
             tokens: normalized, patterns: normalized.map { Array(normalizer.normalize($0.content).utf8) })
     }
@@ -203,24 +214,29 @@ public final class Tokenizer: @unchecked Sendable {
                                    matching: AddedTokenMatching, encoder: inout WordEncoder) {
         guard !range.isEmpty else { return }
         guard !normalizer.isIdentity else {
-            encodePlain(bytes, range: range, encoder: &encoder)
+            encodeMatchingNormalizedTokens(bytes, range: range, matching: matching, encoder: &encoder)
             return
         }
         var normalized = normalizer.normalize(String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self))
         normalized.withUTF8 { normalizedBytes in
-            let all = 0..<normalizedBytes.count
-            guard matching != .none, !normalizedTokenMatcher.isEmpty else {
-                encodePlain(normalizedBytes, range: all, encoder: &encoder)
-                return
-            }
-            var position = 0
-            for match in normalizedTokenMatcher.matches(in: normalizedBytes, range: all, skipping: skipRule(matching)) {
-                encodePlain(normalizedBytes, range: position..<match.range.lowerBound, encoder: &encoder)
-                encoder.output.append(normalizedTokenMatcher.tokens[match.tokenIndex].id)
-                position = match.range.upperBound
-            }
-            encodePlain(normalizedBytes, range: position..<normalizedBytes.count, encoder: &encoder)
+            encodeMatchingNormalizedTokens(normalizedBytes, range: 0..<normalizedBytes.count, matching: matching,
+                                           encoder: &encoder)
         }
+    }
+
+    private func encodeMatchingNormalizedTokens(_ bytes: UnsafeBufferPointer<UInt8>, range: Range<Int>,
+                                                matching: AddedTokenMatching, encoder: inout WordEncoder) {
+        guard matching != .none, !normalizedTokenMatcher.isEmpty else {
+            encodePlain(bytes, range: range, encoder: &encoder)
+            return
+        }
+        var position = range.lowerBound
+        for match in normalizedTokenMatcher.matches(in: bytes, range: range, skipping: skipRule(matching)) {
+            encodePlain(bytes, range: position..<match.range.lowerBound, encoder: &encoder)
+            encoder.output.append(normalizedTokenMatcher.tokens[match.tokenIndex].id)
+            position = match.range.upperBound
+        }
+        encodePlain(bytes, range: position..<range.upperBound, encoder: &encoder)
     }
 
     /// Pre-tokenizes and BPE-encodes text that holds no added token.

@@ -71,6 +71,15 @@ final class TokenizerGeneralityTests: XCTestCase {
         XCTAssertEqual(tokenizer.encode("a<e\u{301}>"), bytes("a") + [256])
     }
 
+    /// Tokens with `normalized: false` are found first; normalized ones only in the text between them, even
+    /// when there is no normalizer (a single leftmost-longest pass would pick "xa" here).
+    func testRawAddedTokensAreMatchedBeforeNormalizedOnes() throws {
+        var builder = Builder()
+        builder.addedTokens = [Builder.addedToken("ab!", id: 256, special: false, normalized: false),
+                               Builder.addedToken("xa", id: 257, special: false, normalized: true)]
+        XCTAssertEqual(try builder.tokenizer().encode("xab! xa"), bytes("x") + [256] + bytes(" ") + [257])
+    }
+
     func testAddedTokensSpecialAndNot() throws {
         var builder = Builder()
         builder.addedTokens = [Builder.addedToken("<|user|>", id: 256, special: true),
@@ -135,5 +144,24 @@ final class TokenizerGeneralityTests: XCTestCase {
         XCTAssertEqual(tokenizer.decode([0xC0, 0xAF]), "\u{FFFD}\u{FFFD}")
         XCTAssertEqual(tokenizer.decode([0xED, 0xA0, 0x80]), "\u{FFFD}\u{FFFD}\u{FFFD}")
         XCTAssertEqual(tokenizer.decode([0x41, 99_999, -1, 0x42]), "AB")
+    }
+}
+
+/// One tokenizer shared by many threads gives every thread the same answers.
+final class TokenizerConcurrencyTests: XCTestCase {
+    func testConcurrentEncodeAndDecode() throws {
+        let tokenizer = try Fixtures.loadTokenizer()
+        let texts = try Fixtures.lines("tokenizer-encode.jsonl").map { $0.string("text") }
+        let expected = texts.map { tokenizer.encode($0) }
+        let mismatches = UnsafeMutableBufferPointer<Int>.allocate(capacity: 8)
+        mismatches.initialize(repeating: 0)
+        defer { mismatches.deallocate() }
+        DispatchQueue.concurrentPerform(iterations: 8) { worker in
+            for (index, text) in texts.enumerated() where index % 2 == worker % 2 {
+                let ids = tokenizer.encode(text)
+                if ids != expected[index] || tokenizer.decode(ids) != text { mismatches[worker] += 1 }
+            }
+        }
+        XCTAssertEqual(mismatches.reduce(0, +), 0)
     }
 }
