@@ -5,6 +5,7 @@
 #      `openai` Python package (installed into .venv from Tests/Integration/requirements.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+Scripts/ensure-deps.sh
 
 echo "== swift test"
 swift test --disable-swift-testing 2>&1
