@@ -9,7 +9,7 @@ public struct JSONObject: Equatable, Sendable, Sequence, ExpressibleByDictionary
 
     private var entries: [Element] = []
     /// Position of each key in `entries`; built only for larger objects (linear search is faster for small ones).
-    private var index: [ExactKey: Int]? = nil
+    private var index: KeyIndex? = nil
     private static let indexThreshold = 12
 
     public init() {}
@@ -22,6 +22,33 @@ public struct JSONObject: Equatable, Sendable, Sequence, ExpressibleByDictionary
         for (k, v) in pairs { self[k] = v }
     }
 
+    /// An object from members in the order they were written; a repeated key keeps its first position and takes
+    /// its last value (as `self[key] = value` one by one would, with the index sized once).
+    init(members: [Element]) {
+        guard members.count > Self.indexThreshold else {
+            for (key, value) in members { set(value, for: key) }
+            return
+        }
+        var index = KeyIndex(capacity: members.count)
+        entries = members
+        var hasRepeats = false
+        let hashes = members.map { KeyIndex.hashBits($0.key) }
+        for (position, member) in members.enumerated() {
+            let first = index.positionInserting(member.key, hashBits: hashes[position], at: position, in: members)
+            if first != position {
+                entries[first].value = member.value
+                hasRepeats = true
+            }
+        }
+        if hasRepeats {
+            entries = entries.enumerated().filter { index.position(of: $0.element.key, in: members) == $0.offset }
+                .map(\.element)
+            rebuildIndex()
+        } else {
+            self.index = index
+        }
+    }
+
     public var count: Int { entries.count }
     public var isEmpty: Bool { entries.isEmpty }
     public var keys: [String] { entries.map { $0.key } }
@@ -30,8 +57,8 @@ public struct JSONObject: Equatable, Sendable, Sequence, ExpressibleByDictionary
     public func makeIterator() -> IndexingIterator<[Element]> { entries.makeIterator() }
 
     private func position(of key: String) -> Int? {
-        if let index { return index[ExactKey(key)] }
-        return entries.firstIndex { ExactKey.same($0.key, key) }
+        if let index { return index.position(of: key, in: entries) }
+        return entries.firstIndex { KeyIndex.sameBytes($0.key, key) }
     }
 
     public func contains(_ key: String) -> Bool { position(of: key) != nil }
@@ -47,10 +74,10 @@ public struct JSONObject: Equatable, Sendable, Sequence, ExpressibleByDictionary
         }
     }
 
-    /// Replaces the value of `key` in place, or appends the key; one hash-table probe for indexed objects.
+    /// Replaces the value of `key` in place, or appends the key.
     private mutating func set(_ value: JSONValue, for key: String) {
         guard var index else {
-            if let i = entries.firstIndex(where: { ExactKey.same($0.key, key) }) {
+            if let i = entries.firstIndex(where: { KeyIndex.sameBytes($0.key, key) }) {
                 entries[i].value = value
             } else {
                 entries.append((key, value))
@@ -60,7 +87,7 @@ public struct JSONObject: Equatable, Sendable, Sequence, ExpressibleByDictionary
         }
         self.index = nil  // keep the table uniquely referenced while it is changed
         let end = entries.count
-        let i = Self.insertingIfAbsent(&index[ExactKey(key), default: end])
+        let i = index.positionInserting(key, at: end, in: entries)
         self.index = index
         if i == end {
             entries.append((key, value))
@@ -68,9 +95,6 @@ public struct JSONObject: Equatable, Sendable, Sequence, ExpressibleByDictionary
             entries[i].value = value
         }
     }
-
-    /// The value after `Dictionary`'s `default:` subscript has inserted it when it was absent.
-    private static func insertingIfAbsent(_ position: inout Int) -> Int { position }
 
     @discardableResult
     public mutating func removeValue(forKey key: String) -> JSONValue? {
@@ -82,9 +106,9 @@ public struct JSONObject: Equatable, Sendable, Sequence, ExpressibleByDictionary
 
     private mutating func rebuildIndex() {
         guard entries.count > Self.indexThreshold else { index = nil; return }
-        var d = [ExactKey: Int](minimumCapacity: entries.count)
-        for (i, e) in entries.enumerated() { d[ExactKey(e.key)] = i }
-        index = d
+        var table = KeyIndex(capacity: entries.count)
+        for (i, e) in entries.enumerated() { _ = table.positionInserting(e.key, at: i, in: entries) }
+        index = table
     }
 
     public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
@@ -93,26 +117,5 @@ public struct JSONObject: Equatable, Sendable, Sequence, ExpressibleByDictionary
             guard let other = rhs[k], other == v else { return false }
         }
         return true
-    }
-}
-
-/// A string key hashed and compared by its UTF-8 bytes (the same thing as comparing its Unicode scalars),
-/// not by Swift's canonical equivalence; also much cheaper to hash for non-ASCII keys.
-struct ExactKey: Hashable, Sendable {
-    let string: String
-
-    init(_ string: String) { self.string = string }
-
-    static func == (lhs: ExactKey, rhs: ExactKey) -> Bool { same(lhs.string, rhs.string) }
-
-    func hash(into hasher: inout Hasher) {
-        var string = string
-        string.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
-    }
-
-    static func same(_ a: String, _ b: String) -> Bool {
-        guard a.utf8.count == b.utf8.count else { return false }
-        var a = a, b = b
-        return a.withUTF8 { x in b.withUTF8 { y in x.elementsEqual(y) } }
     }
 }

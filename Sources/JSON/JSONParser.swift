@@ -121,11 +121,11 @@ private struct JSONParser {
     mutating func parseObject() throws -> JSONValue {
         try enter()
         pos += 1  // {
-        var object = JSONObject()
+        var members: [JSONObject.Element] = []
         skipWhitespace()
         if pos < bytes.count, bytes[pos] == UInt8(ascii: "}") {
             pos += 1; depth -= 1
-            return .object(object)
+            return .object(JSONObject())
         }
         while true {
             skipWhitespace()
@@ -139,7 +139,7 @@ private struct JSONParser {
             }
             pos += 1
             skipWhitespace()
-            object[key] = try parseValue()
+            members.append((key, try parseValue()))
             skipWhitespace()
             guard pos < bytes.count else { throw error("unexpected end of input inside an object") }
             if bytes[pos] == UInt8(ascii: ",") { pos += 1; continue }
@@ -147,7 +147,7 @@ private struct JSONParser {
             throw error("unexpected \(describeByte(at: pos)), expected ',' or '}'")
         }
         depth -= 1
-        return .object(object)
+        return .object(JSONObject(members: members))
     }
 
     mutating func parseArray() throws -> JSONValue {
@@ -159,6 +159,7 @@ private struct JSONParser {
             pos += 1; depth -= 1
             return .array(elements)
         }
+        elements.reserveCapacity(4)  // one allocation for the many short arrays (pairs, small lists)
         while true {
             skipWhitespace()
             elements.append(try parseValue())

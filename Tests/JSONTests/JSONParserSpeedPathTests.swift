@@ -63,4 +63,23 @@ final class JSONParserSpeedPathTests: XCTestCase {
         XCTAssertNil(copy["k39"])
         XCTAssertEqual(object["k39"], 39)  // the copy's changes do not leak into the original
     }
+
+    func testKeyIndexGrowsAndAgreesWithALinearSearch() {
+        var object = JSONObject()
+        var expected: [(String, Int)] = []
+        for i in 0..<3000 {
+            let key = i % 7 == 0 ? "ключ\(i / 3)" : "k\(i % 1000)"  // many repeats, some non-ASCII
+            object[key] = JSONValue(i)
+            if let at = expected.firstIndex(where: { $0.0 == key }) { expected[at].1 = i } else { expected.append((key, i)) }
+            if i % 500 == 499 {  // removals rebuild the index
+                let removed = expected.remove(at: expected.count / 2)
+                XCTAssertEqual(object.removeValue(forKey: removed.0), JSONValue(removed.1))
+            }
+        }
+        XCTAssertEqual(object.keys, expected.map(\.0))
+        for (key, value) in expected { XCTAssertEqual(object[key], JSONValue(value), key) }
+        XCTAssertNil(object["absent"])
+        let reparsed = try? JSONValue.parse(JSONValue.object(object).serialized()).object
+        XCTAssertEqual(reparsed?.keys, object.keys)
+    }
 }
