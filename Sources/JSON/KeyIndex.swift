@@ -7,17 +7,16 @@
 struct KeyIndex: Sendable {
     typealias Entries = [JSONObject.Element]
 
-    /// `0` = empty; otherwise `(hash bits << 32) | (position + 1)`.
+    /// `0` = empty; otherwise `(hash bits << 32) | (position + 1)`. The only stored property, so an optional
+    /// index adds just one word to `JSONObject` (and so to every `JSONValue`).
     private var slots: [UInt64]
-    private var mask: Int
-    private var count = 0
+    private var mask: Int { slots.count - 1 }
 
     /// A table with room for `capacity` keys at a load factor of at most three quarters.
     init(capacity: Int) {
         var size = 16
         while 3 * size < 4 * capacity { size <<= 1 }
         slots = [UInt64](repeating: 0, count: size)
-        mask = size - 1
     }
 
     /// The position of `key` in `entries`, or `nil` if it is not there.
@@ -42,13 +41,13 @@ struct KeyIndex: Sendable {
     /// hashes are all ready keeps several table reads in flight instead of waiting for each cache miss in turn.
     mutating func positionInserting(_ key: String, hashBits bits: UInt64, at newPosition: Int,
                                     in entries: Entries) -> Int {
-        if 4 * (count + 1) > 3 * slots.count { grow() }
+        // At most `newPosition` keys are indexed already (the new one goes at the end of the entries).
+        if 4 * (newPosition + 1) > 3 * slots.count { grow() }
         var slot = Int(bits) & mask
         while true {
             let slotValue = slots[slot]
             if slotValue == 0 {
                 slots[slot] = bits << 32 | UInt64(newPosition + 1)
-                count += 1
                 return newPosition
             }
             if slotValue >> 32 == bits, let position = Self.match(slotValue, key, entries) { return position }
@@ -64,7 +63,6 @@ struct KeyIndex: Sendable {
     private mutating func grow() {
         let old = slots
         slots = [UInt64](repeating: 0, count: old.count * 2)
-        mask = slots.count - 1
         for slotValue in old where slotValue != 0 {
             var slot = Int(slotValue >> 32) & mask
             while slots[slot] != 0 { slot = (slot + 1) & mask }
