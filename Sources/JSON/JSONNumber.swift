@@ -1,13 +1,15 @@
 /// A JSON number as Python's `json.loads` sees it: an integer literal (no fraction, no exponent) stays an exact
-/// integer of any size, kept as its decimal text; anything else is a binary64 float.
+/// integer of any size (an `Int` when it fits, its decimal text otherwise); anything else is a binary64 float.
 public struct JSONNumber: Equatable, Hashable, Sendable {
+    /// Canonical forms keep the synthesized equality exact: an integer that fits an `Int` is always `.integer`.
     private enum Storage: Equatable, Hashable, Sendable {
-        case integer(String)  // canonical decimal text: optional "-", no leading zeros, never "-0"
+        case integer(Int)
+        case bigInteger(String)  // decimal text of an integer outside Int's range: optional "-", no leading zeros
         case float(Double)
     }
     private let storage: Storage
 
-    public init(_ value: Int) { storage = .integer(String(value)) }
+    public init(_ value: Int) { storage = .integer(value) }
     public init(_ value: Double) { storage = .float(value) }
 
     /// An exact integer from its decimal text (`-?[0-9]+`); `nil` if the text is not an integer.
@@ -18,19 +20,27 @@ public struct JSONNumber: Equatable, Hashable, Sendable {
         guard !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
         let trimmed = digits.drop { $0 == "0" }
         let magnitude = trimmed.isEmpty ? "0" : String(trimmed)
-        storage = .integer(negative && magnitude != "0" ? "-" + magnitude : magnitude)
+        let canonical = negative && magnitude != "0" ? "-" + magnitude : magnitude
+        storage = Int(canonical).map(Storage.integer) ?? .bigInteger(canonical)
     }
 
     /// True when the number was written as an integer (Python `int`).
-    public var isInteger: Bool { if case .integer = storage { return true } else { return false } }
+    public var isInteger: Bool { if case .float = storage { return false } else { return true } }
 
     /// The exact decimal text of an integer; `nil` for floats.
-    public var integerText: String? { if case .integer(let t) = storage { return t } else { return nil } }
+    public var integerText: String? {
+        switch storage {
+        case .integer(let n): return String(n)
+        case .bigInteger(let t): return t
+        case .float: return nil
+        }
+    }
 
     /// The value as a `Double` (large integers are rounded to the nearest double).
     public var double: Double {
         switch storage {
-        case .integer(let t): return Double(t) ?? .nan
+        case .integer(let n): return Double(n)
+        case .bigInteger(let t): return Double(t) ?? .nan
         case .float(let d): return d
         }
     }
@@ -38,7 +48,8 @@ public struct JSONNumber: Equatable, Hashable, Sendable {
     /// The value as an `Int` if it is an integer (or an integral float) in range; otherwise `nil`.
     public var int: Int? {
         switch storage {
-        case .integer(let t): return Int(t)
+        case .integer(let n): return n
+        case .bigInteger: return nil
         case .float(let d):
             guard d.isFinite, d.rounded() == d, d >= -9.223372036854775808e18, d < 9.223372036854775808e18
             else { return nil }
@@ -50,7 +61,8 @@ public struct JSONNumber: Equatable, Hashable, Sendable {
     /// `Infinity`, `NaN`).
     public var pythonText: String {
         switch storage {
-        case .integer(let t): return t
+        case .integer(let n): return String(n)
+        case .bigInteger(let t): return t
         case .float(let d): return PythonFloatFormat.repr(d)
         }
     }

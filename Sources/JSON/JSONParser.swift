@@ -45,6 +45,8 @@ private struct JSONParser {
     let bytes: UnsafeBufferPointer<UInt8>
     var pos = 0
     var depth = 0
+    /// `JSONValue.maximumDepth`, read once (a global's lazy initialisation check is not free per value).
+    let maximumDepth = JSONValue.maximumDepth
 
     init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
@@ -111,19 +113,19 @@ private struct JSONParser {
 
     mutating func enter() throws {
         depth += 1
-        if depth > JSONValue.maximumDepth {
-            throw error("nesting deeper than \(JSONValue.maximumDepth) levels")
+        if depth > maximumDepth {
+            throw error("nesting deeper than \(maximumDepth) levels")
         }
     }
 
     mutating func parseObject() throws -> JSONValue {
         try enter()
         pos += 1  // {
-        var object = JSONObject()
+        var members: [JSONObject.Element] = []
         skipWhitespace()
         if pos < bytes.count, bytes[pos] == UInt8(ascii: "}") {
             pos += 1; depth -= 1
-            return .object(object)
+            return .object(JSONObject())
         }
         while true {
             skipWhitespace()
@@ -137,7 +139,7 @@ private struct JSONParser {
             }
             pos += 1
             skipWhitespace()
-            object[key] = try parseValue()
+            members.append((key, try parseValue()))
             skipWhitespace()
             guard pos < bytes.count else { throw error("unexpected end of input inside an object") }
             if bytes[pos] == UInt8(ascii: ",") { pos += 1; continue }
@@ -145,7 +147,7 @@ private struct JSONParser {
             throw error("unexpected \(describeByte(at: pos)), expected ',' or '}'")
         }
         depth -= 1
-        return .object(object)
+        return .object(JSONObject(members: members))
     }
 
     mutating func parseArray() throws -> JSONValue {
@@ -157,6 +159,7 @@ private struct JSONParser {
             pos += 1; depth -= 1
             return .array(elements)
         }
+        elements.reserveCapacity(4)  // one allocation for the many short arrays (pairs, small lists)
         while true {
             skipWhitespace()
             elements.append(try parseValue())
@@ -175,14 +178,21 @@ private struct JSONParser {
     mutating func parseNumber() throws -> JSONNumber {
         let start = pos
         func isDigit(_ i: Int) -> Bool { i < bytes.count && bytes[i] >= 0x30 && bytes[i] <= 0x39 }
-        if bytes[pos] == UInt8(ascii: "-") { pos += 1 }
+        let negative = bytes[pos] == UInt8(ascii: "-")
+        if negative { pos += 1 }
         guard isDigit(pos) else { throw error("invalid number: expected a digit") }
+        let digitsStart = pos
+        var magnitude = 0  // exact while there are at most 18 digits
         if bytes[pos] == UInt8(ascii: "0") {
             pos += 1
             if isDigit(pos) { throw error("invalid number: leading zero") }
         } else {
-            while isDigit(pos) { pos += 1 }
+            while isDigit(pos) {
+                magnitude = magnitude &* 10 &+ Int(bytes[pos] &- 0x30)
+                pos += 1
+            }
         }
+        let integerDigits = pos - digitsStart
         var isInteger = true
         if pos < bytes.count, bytes[pos] == UInt8(ascii: ".") {
             isInteger = false
@@ -197,6 +207,7 @@ private struct JSONParser {
             guard isDigit(pos) else { throw error("invalid number: expected a digit in the exponent") }
             while isDigit(pos) { pos += 1 }
         }
+        if isInteger && integerDigits <= 18 { return JSONNumber(negative ? -magnitude : magnitude) }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<pos]), as: UTF8.self)
         if isInteger {
             guard let n = JSONNumber(integerText: text) else { throw error("invalid number", at: start) }
@@ -320,10 +331,7 @@ private struct JSONParser {
     }
 
     func decodeUTF8(_ raw: UnsafeBufferPointer<UInt8>, nonASCII: Bool, at offset: Int) throws -> String {
-        if !nonASCII { return String(decoding: raw, as: UTF8.self) }
-        guard let s = String(validating: raw, as: UTF8.self) else {
-            throw error("invalid UTF-8 in a string", at: offset)
-        }
-        return s
+        guard !nonASCII || UTF8Validation.isValid(raw) else { throw error("invalid UTF-8 in a string", at: offset) }
+        return String(decoding: raw, as: UTF8.self)  // valid, so nothing is replaced
     }
 }

@@ -1,3 +1,5 @@
+import JSON
+
 /// The `model` part of `tokenizer.json`: a BPE vocabulary and merge list.
 struct BytePairModelContents {
     /// Token strings by id (nil where the vocabulary has a hole).
@@ -23,22 +25,22 @@ extension BytePairModel {
 }
 
 extension TokenizerFileReader {
-    func bytePairModel(_ node: JSONNode?) throws -> BytePairModelContents {
+    func bytePairModel(_ node: JSONValue?) throws -> BytePairModelContents {
         guard let node else { throw invalid("model", "missing") }
-        let type = node["type"]?.stringValue ?? (node["merges"] != nil ? "BPE" : nil)
+        let type = node["type"]?.string ?? (node["merges"] != nil ? "BPE" : nil)
         guard type == "BPE" else {
             throw unsupported("model", "'\(type ?? "unknown")' (only BPE is supported)")
         }
         try checkUnsupportedOptions(node)
-        guard let vocabulary = node["vocab"]?.objectValue else { throw invalid("model.vocab", "expected an object") }
-        guard let merges = node["merges"]?.arrayValue else { throw invalid("model.merges", "expected an array") }
+        guard let vocabulary = node["vocab"]?.object else { throw invalid("model.vocab", "expected an object") }
+        guard let merges = node["merges"]?.array else { throw invalid("model.merges", "expected an array") }
 
         var tokens: [String?] = []
         var table = ByteSequenceTable(minimumCapacity: vocabulary.count)
         var otherTokens: [String: Int] = [:]
         var scratch: [UInt8] = []
         for (token, value) in vocabulary {
-            guard let id = value.intValue, id >= 0, id < Self.maximumID else {
+            guard let id = value.int, id >= 0, id < Self.maximumID else {
                 throw invalid("model.vocab", "token \(token) has an invalid id (0..<\(Self.maximumID) expected)")
             }
             if id >= tokens.count { tokens.append(contentsOf: repeatElement(nil, count: id + 1 - tokens.count)) }
@@ -67,7 +69,7 @@ extension TokenizerFileReader {
         }
 
         let model = BytePairModel(vocabulary: table, byteIDs: byteIDs, merges: mergeTable,
-                                  ignoresMerges: node["ignore_merges"]?.boolValue ?? false)
+                                  ignoresMerges: node["ignore_merges"]?.bool ?? false)
         return BytePairModelContents(tokens: tokens, model: model, otherTokens: otherTokens,
                                      entryCount: table.count + otherTokens.count)
     }
@@ -75,28 +77,28 @@ extension TokenizerFileReader {
     /// Ids are array indices here; a bound keeps a corrupt file from asking for a huge allocation.
     static let maximumID = 1 << 24
 
-    private func checkUnsupportedOptions(_ node: JSONNode) throws {
-        if node["byte_fallback"]?.boolValue == true {
+    private func checkUnsupportedOptions(_ node: JSONValue) throws {
+        if node["byte_fallback"]?.bool == true {
             throw unsupported("model option", "byte_fallback (byte-level BPE needs none)")
         }
-        if let dropout = node["dropout"], !dropout.isNull, case let .number(value) = dropout, value > 0 {
+        if let value = node["dropout"]?.double, value > 0 {
             throw unsupported("model option", "dropout \(value) (only deterministic BPE is supported)")
         }
         for option in ["continuing_subword_prefix", "end_of_word_suffix"] {
-            if let value = node[option]?.stringValue, !value.isEmpty {
+            if let value = node[option]?.string, !value.isEmpty {
                 throw unsupported("model option", "\(option) '\(value)'")
             }
         }
     }
 
     /// A merge is `"left right"` (older files) or `["left", "right"]`.
-    private func mergeParts(_ merge: JSONNode, rank: Int) throws -> (String, String) {
-        if let line = merge.stringValue {
+    private func mergeParts(_ merge: JSONValue, rank: Int) throws -> (String, String) {
+        if let line = merge.string {
             let parts = line.split(separator: " ", omittingEmptySubsequences: false)
             guard parts.count == 2 else { throw invalid("model.merges[\(rank)]", "expected two tokens, got '\(line)'") }
             return (String(parts[0]), String(parts[1]))
         }
-        if let pair = merge.arrayValue, pair.count == 2, let left = pair[0].stringValue, let right = pair[1].stringValue {
+        if let pair = merge.array, pair.count == 2, let left = pair[0].string, let right = pair[1].string {
             return (left, right)
         }
         throw invalid("model.merges[\(rank)]", "expected \"a b\" or [\"a\", \"b\"]")

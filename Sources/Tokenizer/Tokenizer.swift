@@ -56,11 +56,11 @@ public final class Tokenizer: @unchecked Sendable {
         if FileManager.default.fileExists(atPath: configURL.path) {
             configuration = try TokenizerConfiguration(data: try Self.read(configURL), file: configURL.path)
         }
-        try self.init(bytes: [UInt8](data), file: tokenizerURL.path, configuration: configuration)
+        try self.init(data: data, file: tokenizerURL.path, configuration: configuration)
     }
 
     public convenience init(tokenizerJSON: Data) throws {
-        try self.init(bytes: [UInt8](tokenizerJSON), file: "tokenizer.json", configuration: nil)
+        try self.init(data: tokenizerJSON, file: "tokenizer.json", configuration: nil)
     }
 
     private static func read(_ url: URL) throws -> Data {
@@ -72,10 +72,10 @@ public final class Tokenizer: @unchecked Sendable {
         }
     }
 
-    private init(bytes: [UInt8], file: String, configuration: TokenizerConfiguration?) throws {
+    private init(data: Data, file: String, configuration: TokenizerConfiguration?) throws {
         let reader = TokenizerFileReader(file: file)
-        let root = try reader.node(from: bytes)
-        guard root.objectValue != nil else { throw reader.invalid("(root)", "expected an object") }
+        let root = try reader.document(from: data)
+        guard root.object != nil else { throw reader.invalid("(root)", "expected an object") }
         normalizer = try reader.normalizer(root["normalizer"])
         preTokenizer = try reader.preTokenizer(root["pre_tokenizer"])
         decodesBytes = try reader.decodesBytes(root["decoder"])

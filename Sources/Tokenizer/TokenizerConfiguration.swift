@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// The parts of `tokenizer_config.json` a server needs: the names of the special tokens it declares.
 public struct TokenizerConfiguration: Sendable, Equatable {
@@ -9,11 +10,11 @@ public struct TokenizerConfiguration: Sendable, Equatable {
 
     init(data: Data, file: String) throws {
         let reader = TokenizerFileReader(file: file)
-        let root = try reader.node(from: [UInt8](data))
-        guard root.objectValue != nil else { throw reader.invalid("(root)", "expected an object") }
+        let root = try reader.document(from: data)
+        guard root.object != nil else { throw reader.invalid("(root)", "expected an object") }
         /// Either "name" or {"content": "name", ...}.
         func tokenName(_ key: String) -> String? {
-            root[key]?.stringValue ?? root[key]?["content"]?.stringValue
+            root[key]?.string ?? root[key]?["content"]?.string
         }
         eosToken = tokenName("eos_token")
         bosToken = tokenName("bos_token")

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 import XCTest
 @testable import Tokenizer
 
@@ -17,15 +18,15 @@ enum Fixtures {
     }
 
     /// The objects of a `.jsonl` fixture file.
-    /// Read with the module's own JSON parser: Foundation's drops a U+FEFF at the start of a string value.
-    static func lines(_ name: String) throws -> [JSONNode] {
+    /// Read with the project's JSON parser: Foundation's drops a U+FEFF at the start of a string value.
+    static func lines(_ name: String) throws -> [JSONValue] {
         let data = try Data(contentsOf: directory.appendingPathComponent(name))
-        return try data.split(separator: UInt8(ascii: "\n")).map { try JSONNodeParser.parse([UInt8]($0)) }
+        return try data.split(separator: UInt8(ascii: "\n")).map { try JSONValue.parse(Data($0)) }
     }
 }
 
-extension JSONNode {
-    func ids(_ key: String) -> [Int] { self[key]?.arrayValue?.compactMap(\.intValue) ?? [] }
-    func string(_ key: String) -> String { self[key]?.stringValue ?? "" }
-    func strings(_ key: String) -> [String]? { self[key]?.arrayValue?.compactMap(\.stringValue) }
+extension JSONValue {
+    func ids(_ key: String) -> [Int] { self[key]?.array?.compactMap(\.int) ?? [] }
+    func string(_ key: String) -> String { self[key]?.string ?? "" }
+    func strings(_ key: String) -> [String]? { self[key]?.array?.compactMap(\.string) }
 }

@@ -1,9 +1,10 @@
+import JSON
 import XCTest
 @testable import Tokenizer
 
 /// Every case of `tokenizer-decode.jsonl`, decoded whole and streamed id by id.
 final class TokenizerDecodeFixtureTests: XCTestCase {
-    private func cases() throws -> [JSONNode] {
+    private func cases() throws -> [JSONValue] {
         let cases = try Fixtures.lines("tokenizer-decode.jsonl")
         XCTAssertEqual(cases.count, 71)
         return cases

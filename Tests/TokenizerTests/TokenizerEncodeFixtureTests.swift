@@ -1,9 +1,10 @@
+import JSON
 import XCTest
 @testable import Tokenizer
 
 /// Every case of `tokenizer-encode.jsonl`, in its three modes, against the fixture tokenizer.
 final class TokenizerEncodeFixtureTests: XCTestCase {
-    private func cases() throws -> [JSONNode] {
+    private func cases() throws -> [JSONValue] {
         let cases = try Fixtures.lines("tokenizer-encode.jsonl")
         XCTAssertEqual(cases.count, 304)
         return cases
