@@ -33,16 +33,22 @@ public enum NUMAPolicy: Equatable, Sendable, CustomStringConvertible {
             let order = Self.roundRobinCPUs(topology)
             guard !order.isEmpty else { throw NUMAError.noCPUs(node: nil) }
             let assigned = (0 ..< threads).map { order[$0 % order.count] }
-            let used = Array(Set(assigned.map(\.node))).sorted()
+            // Interleave over the nodes the threads use; CPU-only nodes hold no pages, and if every used node is
+            // CPU-only the pages go over all nodes that have memory.
+            let used = Set(assigned.map(\.node))
+            let withMemory = topology.nodes.filter(\.hasMemory).map(\.id)
+            let local = withMemory.filter(used.contains)
+            let spread = local.isEmpty ? withMemory : local
             return NUMAPlan(policy: self, threadCPUs: assigned.map(\.cpu), threadNodes: assigned.map(\.node),
-                            memory: .interleave(nodes: used))
+                            memory: spread.isEmpty ? .unchanged : .interleave(nodes: spread))
         case .isolate(let id):
             guard let node = topology.node(id) else {
                 throw NUMAError.noSuchNode(id, available: topology.nodeIDs)
             }
             guard !node.cpus.isEmpty else { throw NUMAError.noCPUs(node: id) }
             return NUMAPlan(policy: self, threadCPUs: (0 ..< threads).map { node.cpus[$0 % node.cpus.count] },
-                            threadNodes: Array(repeating: id, count: threads), memory: .preferred(node: id))
+                            threadNodes: Array(repeating: id, count: threads),
+                            memory: node.hasMemory ? .preferred(node: id) : .unchanged)
         }
     }
 

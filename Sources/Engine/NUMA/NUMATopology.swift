@@ -3,18 +3,21 @@ import Foundation
 
 /// The machine's NUMA nodes and the CPUs of each that this process may run on.
 public struct NUMATopology: Equatable, Sendable {
-    /// One memory node and its CPUs (ascending; only CPUs the process is allowed to use).
+    /// One node: its CPUs (ascending; only CPUs the process is allowed to use) and whether the process may place
+    /// memory there (false for CPU-only nodes and nodes outside the cpuset's `mems`).
     public struct Node: Equatable, Sendable {
         public let id: Int
         public let cpus: [Int]
-        public init(id: Int, cpus: [Int]) {
+        public let hasMemory: Bool
+        public init(id: Int, cpus: [Int], hasMemory: Bool = true) {
             self.id = id
             self.cpus = cpus
+            self.hasMemory = hasMemory
         }
     }
 
     /// Nodes in ascending id order. Nodes without usable CPUs (memory-only nodes) are kept: memory can be placed
-    /// there, but no thread runs there.
+    /// there, but no thread runs there; CPU-only nodes run threads whose memory lives elsewhere.
     public let nodes: [Node]
     /// Where the topology came from: "libnuma", "sysfs", "simulated" or "single" (no NUMA information at all).
     public let source: String
@@ -66,26 +69,29 @@ public struct NUMATopology: Equatable, Sendable {
         defer { numa_bitmask_free(mask) }
         let allowed = numa_all_cpus_ptr
         var nodes: [Node] = []
-        for id in 0 ... maxNode where numa_bitmask_isbitset(numa_all_nodes_ptr, UInt32(id)) != 0 {
+        for id in 0 ... maxNode {
+            let hasMemory = numa_all_nodes_ptr.map { numa_bitmask_isbitset($0, UInt32(id)) != 0 } ?? true
             guard numa_node_to_cpus(Int32(id), mask) == 0 else { continue }
             let cpus = (0 ..< possibleCPUs).filter { cpu in
                 numa_bitmask_isbitset(mask, UInt32(cpu)) != 0
                     && (allowed.map { numa_bitmask_isbitset($0, UInt32(cpu)) != 0 } ?? true)
             }
-            nodes.append(Node(id: id, cpus: cpus))
+            if hasMemory || !cpus.isEmpty { nodes.append(Node(id: id, cpus: cpus, hasMemory: hasMemory)) }
         }
         return nodes.isEmpty ? nil : NUMATopology(nodes: nodes, source: "libnuma")
     }
 
     static func fromSysfs(root: URL = URL(fileURLWithPath: "/sys/devices/system/node")) -> NUMATopology? {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: root.path) else { return nil }
+        let memoryNodes = (try? String(contentsOf: root.appendingPathComponent("has_memory"), encoding: .utf8))
+            .flatMap(parseCPUList).map(Set.init)
         var nodes: [Node] = []
         for entry in entries where entry.hasPrefix("node") {
             guard let id = Int(entry.dropFirst(4)),
                   let text = try? String(contentsOf: root.appendingPathComponent(entry).appendingPathComponent("cpulist"),
                                          encoding: .utf8),
                   let cpus = parseCPUList(text) else { continue }
-            nodes.append(Node(id: id, cpus: cpus))
+            nodes.append(Node(id: id, cpus: cpus, hasMemory: memoryNodes?.contains(id) ?? true))
         }
         return nodes.isEmpty ? nil : NUMATopology(nodes: nodes, source: "sysfs")
     }
@@ -95,7 +101,7 @@ public struct NUMATopology: Equatable, Sendable {
         return NUMATopology(nodes: [Node(id: 0, cpus: Array(0 ..< online))], source: "single")
     }
 
-    /// Parses a kernel CPU list such as "0-3,8,10-11" (empty text: no CPUs). Nil when malformed.
+    /// Parses a kernel CPU (or node) list such as "0-3,8,10-11" (empty text: none). Nil when malformed.
     public static func parseCPUList(_ text: String) -> [Int]? {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { return [] }
