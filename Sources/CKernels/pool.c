@@ -4,6 +4,7 @@
 // jobs) before parking on a condition variable.
 #define _GNU_SOURCE
 #include "CKernels.h"
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -35,6 +36,8 @@ static struct {
            .submit = PTHREAD_MUTEX_INITIALIZER, .threads = 1 };
 
 static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_t worker_handles[CK_MAX_THREADS];    // worker_handles[i] runs thread index i (i >= 1)
+static _Bool worker_running[CK_MAX_THREADS];
 
 static int64_t now_nanos(void) {
     struct timespec ts;
@@ -101,13 +104,33 @@ void ck_pool_start(int threads) {
             pthread_attr_t attr;
             pthread_attr_init(&attr);
             pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-            if (pthread_create(&t, &attr, worker_main, (void *)(intptr_t)i) == 0) created++;
+            if (pthread_create(&t, &attr, worker_main, (void *)(intptr_t)i) == 0) {
+                worker_handles[i] = t;
+                worker_running[i] = 1;
+                created++;
+            }
             pthread_attr_destroy(&attr);
         }
         pool.threads = created;
         atomic_store(&pool.started, 1);
     }
     pthread_mutex_unlock(&start_lock);
+}
+
+int ck_pool_set_affinity(int worker, int cpu) {
+    if (!atomic_load(&pool.started) || worker < 1 || worker >= CK_MAX_THREADS || !worker_running[worker]) return EINVAL;
+    long configured = sysconf(_SC_NPROCESSORS_CONF);
+    int count = (int)(configured > cpu ? configured : cpu + 1);
+    if (count < 1) count = 1;
+    cpu_set_t *set = CPU_ALLOC(count);
+    if (!set) return ENOMEM;
+    size_t size = CPU_ALLOC_SIZE(count);
+    CPU_ZERO_S(size, set);
+    if (cpu >= 0) CPU_SET_S(cpu, size, set);
+    else for (int c = 0; c < count; c++) CPU_SET_S(c, size, set);
+    int result = pthread_setaffinity_np(worker_handles[worker], size, set);
+    CPU_FREE(set);
+    return result;
 }
 
 int ck_pool_threads(void) { return atomic_load(&pool.started) ? pool.threads : 1; }

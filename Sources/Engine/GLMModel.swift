@@ -30,15 +30,22 @@ public final class GLMModel: @unchecked Sendable {
 
     /// Opens the checkpoint in `directory`, checks every tensor against `config.json` and starts the thread pool
     /// (`threads` in total, default one per CPU). With `populate`, every weight page is faulted in while loading
-    /// (`MAP_POPULATE`) instead of during the first forward passes.
-    public static func load(from directory: URL, threads: Int? = nil, populate: Bool = false,
+    /// (`MAP_POPULATE`) instead of during the first forward passes. `numa` (nil: `.distribute` on a machine with
+    /// several nodes, else nothing) places the weights and pins the pool; it implies `populate` (see docs/NUMA.md).
+    public static func load(from directory: URL, threads: Int? = nil, populate: Bool = false, numa: NUMAPolicy? = nil,
                             progress: ((LoadProgress) -> Void)? = nil) throws -> GLMModel {
         let config = try ModelConfig.load(from: directory)
+        let placement = try NUMAPlacement.prepare(numa, threads: threads)
         let checkpoint: Checkpoint
-        do { checkpoint = try Checkpoint(directory: directory, populate: populate) } catch let error as SafeTensorsError {
+        do {
+            checkpoint = try placement?.whilePopulating { try Checkpoint(directory: directory, populate: true) }
+                ?? Checkpoint(directory: directory, populate: populate)
+        } catch let error as SafeTensorsError {
             throw EngineError.checkpoint(error.description)
         }
         ck_pool_start(Int32(threads ?? 0))
+        placement?.pinWorkers()
+        placement?.log()
         openblas_set_num_threads(1)     // the pool drives the cores; each GEMM tile runs single-threaded
         return try GLMModel(config: config, directory: directory, checkpoint: checkpoint, progress: progress)
     }

@@ -12,6 +12,8 @@ public struct ServerOptions: Sendable {
     public var apiKey: String?
     /// Engine threads (nil: one per CPU).
     public var threads: Int?
+    /// NUMA placement (nil: the engine's automatic choice).
+    public var numa: NUMAPolicy?
     /// Generations interleaved token by token, each with its own KV cache.
     public var parallel = 1
     /// Requests that may wait while all `parallel` slots are busy.
@@ -51,7 +53,8 @@ public final class GLMServer: @unchecked Sendable {
         }
         let handler = LateBoundHandler()
         self.http = try HTTPServer(configuration: options.http, handler: handler)
-        let glm = try GLMModel.load(from: options.modelDirectory, threads: options.threads, progress: loadProgress)
+        let glm = try GLMModel.load(from: options.modelDirectory, threads: options.threads, numa: options.numa,
+                                     progress: loadProgress)
         let tokenizer = try Tokenizer(directory: options.modelDirectory)
         let defaults = try GenerationDefaults.load(from: options.modelDirectory)
         let maximum = glm.config.maxPositionEmbeddings

@@ -19,6 +19,8 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Threads (default: one per CPU).")
     var threads: Int?
 
+    @OptionGroup var numa: NUMAOption
+
     @Option(name: .long, help: "Also decode this many sequences together (one token each per step) and report the total tokens/s.")
     var batch: Int = 1
 
@@ -28,7 +30,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        let glm = try loadModel(model, threads: threads, populate: true)
+        let glm = try loadModel(model, threads: threads, populate: true, numa: numa.policy)
         let vocab = glm.config.vocabSize
         var state: UInt64 = 12345
         let prompt: [Int32] = (0..<promptTokens).map { _ in

@@ -34,6 +34,8 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .long, help: "Threads (default: one per CPU).")
     var threads: Int?
 
+    @OptionGroup var numa: NUMAOption
+
     func validate() throws {
         guard maxTokens >= 0 else { throw ValidationError("--max-tokens must not be negative") }
         guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be ≥ 0") }
@@ -42,7 +44,7 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         let prompt = try parseTokenIDs(tokenIDs)
-        let glm = try loadModel(model, threads: threads)
+        let glm = try loadModel(model, threads: threads, numa: numa.policy)
         let cache = glm.makeCache(capacity: min(prompt.count + maxTokens, glm.config.maxPositionEmbeddings))
         var sampler = Sampler(temperature: temperature, seed: seed)
         let eos = Set(glm.config.eosTokenIds.map(Int32.init))

@@ -43,11 +43,12 @@ func parseTokenIDs(_ text: String) throws -> [Int32] {
 }
 
 /// Loads a model, drawing progress on stderr when it is a terminal, then one summary line on stderr.
-func loadModel(_ path: String, threads: Int?, populate: Bool = false) throws -> GLMModel {
+func loadModel(_ path: String, threads: Int?, populate: Bool = false, numa: NUMAPolicy? = nil) throws -> GLMModel {
     let interactive = isatty(STDERR_FILENO) != 0
     let start = Date()
     var lastDraw = Date.distantPast
-    let model = try GLMModel.load(from: URL(fileURLWithPath: path), threads: threads, populate: populate) { progress in
+    let model = try GLMModel.load(from: URL(fileURLWithPath: path), threads: threads, populate: populate,
+                                  numa: numa) { progress in
         guard interactive, Date().timeIntervalSince(lastDraw) > 0.1 || progress.tensorsLoaded == progress.tensorsTotal else { return }
         lastDraw = Date()
         let percent = progress.tensorsTotal > 0 ? 100 * progress.tensorsLoaded / progress.tensorsTotal : 100

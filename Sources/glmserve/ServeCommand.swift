@@ -23,6 +23,8 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Engine threads (default: one per CPU).")
     var threads: Int?
 
+    @OptionGroup var numa: NUMAOption
+
     @Option(name: .customLong("max-queue"), help: "Requests that may wait while every --parallel slot is busy; more get 503.")
     var maxQueue: Int = 64
 
@@ -65,6 +67,7 @@ struct ServeCommand: ParsableCommand {
         options.modelID = alias
         options.apiKey = apiKey ?? ProcessInfo.processInfo.environment["GLMSERVE_API_KEY"]
         options.threads = threads
+        options.numa = numa.policy
         options.maxQueue = maxQueue
         options.parallel = parallel
         options.contextSize = ctxSize

@@ -34,6 +34,9 @@ int ck_set_isa(int level);
 /// Starts the pool with `threads` threads in total (the caller counts as one). Idempotent; 0 = one per CPU.
 void ck_pool_start(int threads);
 int ck_pool_threads(void);
+/// Pins pool thread `worker` (1 ..< threads; 0 is the submitting thread, never pinned) to `cpu`, or lets it run
+/// on every CPU when `cpu` < 0. Returns 0 or an errno value (EINVAL: no such worker or CPU).
+int ck_pool_set_affinity(int worker, int cpu);
 typedef void (*ck_task_fn)(void *ctx, int64_t chunk, int thread);
 /// Runs fn(ctx, c, thread) for c in 0..<chunks on the pool and returns when all are done.
 void ck_parallel_for(int64_t chunks, ck_task_fn fn, void *ctx);
