@@ -18,9 +18,9 @@ import JSON
 ///   - `.incremental` (default): the start is sent as soon as the name line is complete and the name is allowed;
 ///     then the arguments grow as the text arrives — string-typed values character by character (`StreamingToolCall`).
 ///     A call that breaks the grammar after its start (junk between pairs, a key without a value, the text ending
-///     inside the call) keeps its start: its arguments are closed after the last complete pair (a string value
-///     open at the end of the text is closed where it stands), and the rest of its text, from the first pair not
-///     used through `</tool_call>`, is sent as content.
+///     inside the call) keeps its start: its arguments end after the last complete pair, closed (`}`) when the
+///     call ends (a string value open at the end of the text is closed where it stands), and the rest of its
+///     text, from the first pair not used through `</tool_call>`, is sent as content.
 ///   - `.wholeCall`: the call is held until its `</tool_call>` and sent as one start and one fragment; a malformed
 ///     or unterminated call is then returned whole as content.
 ///   Both give the same result for every well-formed call.
@@ -30,8 +30,8 @@ import JSON
 ///   the text of a call whose name line never ended (nothing sent yet) is dropped. `completedToolCallCount`
 ///   counts the calls closed by `</tool_call>`, in both modes.
 /// - Returned as plain content, never dropped: calls whose name is malformed, calls naming a tool the request did
-///   not declare (when it declared any; with no tools every name is accepted), calls cut off by the end of the text
-///   before their name line ended.
+///   not declare (when it declared any; with no tools every name is accepted), and (with `.closed`) calls cut off
+///   by the end of the text before their name line ended.
 /// - Text that might still become a marker (a trailing `<thi`, `</tool_c`) is held back until it is resolved.
 public struct GLMOutputParser {
     /// How tool calls are streamed (see the type's documentation).
@@ -334,6 +334,7 @@ public struct GLMOutputParser {
         case .rejected:
             keepAsContent(Self.toolCallOpen + toolBuffer[..<bodyEnd] + closeTag)
         case .broken(let rest):
+            out.append(.toolCallArguments(index: nextToolIndex, fragment: streamingCall.closingText))
             nextToolIndex += 1
             if terminated { completedToolCallCount += 1 }
             keepAsContent(Array(toolBuffer[rest..<bodyEnd]) + closeTag)

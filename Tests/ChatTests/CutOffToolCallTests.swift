@@ -43,6 +43,22 @@ final class CutOffToolCallTests: XCTestCase {
         XCTAssertEqual(run(&whole, "Hi.\n<tool_call>get_weather\n<arg_key>ci"), [.content("Hi.")])
     }
 
+    func testBrokenCallIsClosedOnlyWhenItsEndArrives() {
+        var parser = makeParser(.leftOpen)
+        let start = "<tool_call>get_weather\n<arg_key>city</arg_key>\n<arg_value>Paris</arg_value>\njunk"
+        XCTAssertEqual(parser.feed(start), [.toolCallStart(index: 0, id: "call_1", name: "get_weather"),
+                                            .toolCallArguments(index: 0, fragment: #"{"city": ""#),
+                                            .toolCallArguments(index: 0, fragment: #"Paris""#)].merged)
+        XCTAssertEqual(parser.feed(" more</tool_call>"), [.toolCallArguments(index: 0, fragment: "}"),
+                                                         .content("junk more</tool_call>")])
+        XCTAssertEqual(parser.completedToolCallCount, 1)
+        // Cut off after the break: never closed, reported, its rest not sent.
+        var cut = makeParser(.leftOpen)
+        XCTAssertEqual(ParsedOutput(deltas: run(&cut, start)).toolCalls.first?.arguments, #"{"city": "Paris""#)
+        XCTAssertEqual(cut.cutOffToolCallIndex, 0)
+        XCTAssertEqual(cut.completedToolCallCount, 0)
+    }
+
     func testCompletedCallsAreCountedInBothModes() {
         for mode in [GLMOutputParser.CutOffToolCalls.closed, .leftOpen] {
             var parser = makeParser(mode)
@@ -70,5 +86,20 @@ final class CutOffToolCallTests: XCTestCase {
             XCTAssertTrue(digits.allSatisfy { "0123456789abcdef".contains($0) }, id)
         }
         XCTAssertEqual(Set(ids).count, ids.count)
+    }
+}
+
+private extension Array where Element == OutputDelta {
+    /// Neighbouring argument fragments of one call joined, as the parser hands them out.
+    var merged: [OutputDelta] {
+        var out: [OutputDelta] = []
+        for delta in self {
+            if case let .toolCallArguments(i, b) = delta, case let .toolCallArguments(j, a)? = out.last, i == j {
+                out[out.count - 1] = .toolCallArguments(index: i, fragment: a + b)
+            } else {
+                out.append(delta)
+            }
+        }
+        return out
     }
 }
