@@ -27,8 +27,10 @@ def test_named_call_cut_by_max_tokens_is_not_a_call(server, stop_token_bias):
 
 
 def test_streamed_cut_call_gets_no_invented_arguments(server, stop_token_bias):
+    # Room for the forced `\n<tool_call>get_weather\n` and one more token: the start is sent, the call never ends.
+    forced = http("POST", server.base_url + "/tokenize", {"content": "\n<tool_call>get_weather\n"}).json()["tokens"]
     body = {"model": MODEL_ID, "messages": [{"role": "user", "content": "Weather?"}], "tools": [WEATHER],
-            "tool_choice": NAMED, "max_tokens": 6, "logit_bias": stop_token_bias, "stream": True,
+            "tool_choice": NAMED, "max_tokens": len(forced) + 1, "logit_bias": stop_token_bias, "stream": True,
             "chat_template_kwargs": {"enable_thinking": False}}
     reply = http("POST", server.base_url + "/v1/chat/completions", body, timeout=120)
     events = [line[6:] for line in reply.text.split("\n") if line.startswith("data: ")]
