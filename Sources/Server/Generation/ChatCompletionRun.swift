@@ -72,7 +72,7 @@ final class ChatCompletionRun {
         let room = model.contextSize - promptTokens.count
         job = GenerationJob(promptTokens: promptTokens, sampling: options.sampling,
                             maxNewTokens: min(options.maxTokens ?? room, room), stopTokenIDs: model.stopTokenIDs,
-                            forcedToolCall: ChatCompletionRun.forcedToolCall(
+                            forcedToolCall: rawText ? nil : ChatCompletionRun.forcedToolCall(
                                 options.forcedToolCall, tokenizer: model.tokenizer, afterReasoning: parseReasoning))
         pipeline = CompletionTextPipeline(tokenizer: model.tokenizer, stopStrings: options.stop, tools: tools,
                                           parseReasoning: parseReasoning, rawText: rawText)
