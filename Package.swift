@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Module graph (no cycles):
-//   SafeTensors ─┐
+//   SafeTensors ─┐  (SafeTensors also depends on JSON: headers are read with the shared parser)
 //   CKernels ────┼─> Engine ──┐
 //   COpenBLAS ───┤            │
 //   CNuma ───────┘            ├─> Server ─> glmserve
@@ -24,7 +24,7 @@ let package = Package(
                        providers: [.apt(["libnuma-dev"])]),
         .target(name: "CKernels", path: "Sources/CKernels",
                 cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
-        .target(name: "SafeTensors"),
+        .target(name: "SafeTensors", dependencies: ["JSON"]),
         .target(name: "Engine", dependencies: ["SafeTensors", "CKernels", "COpenBLAS", "CNuma"]),
         .target(name: "JSON"),
         .target(name: "Tokenizer", dependencies: ["JSON"]),

@@ -4,9 +4,9 @@ both produce the same ids.
 
 Installs nothing. Run it with a Python that has the pinned package, e.g.
 
-    python3 -m venv /tmp/tokvenv && /tmp/tokvenv/bin/pip install -r Scripts/requirements-bench.txt
+    python3 -m venv .venv-bench && .venv-bench/bin/pip install -r Scripts/requirements-bench.txt
     swift build -c release --product glmserve
-    /tmp/tokvenv/bin/python Scripts/bench_tokenizer.py
+    .venv-bench/bin/python Scripts/bench_tokenizer.py
 
 Text: the first few MB of the CPython standard library's top-level modules (found through `os.__file__`).
 Tokenizers: the fixture (Tests/Fixtures/tokenizer, 4132 ids) and a synthetic GLM-sized one built here

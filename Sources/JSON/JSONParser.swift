@@ -16,25 +16,26 @@ extension JSONValue {
     public static let maximumDepth = 512
 
     /// Parses one JSON text (RFC 8259, strict: no comments, no trailing commas, no NaN, UTF-8 only; surrounding
-    /// whitespace allowed). Duplicate keys keep the first position and the last value, like Python.
-    public static func parse(_ data: Data) throws -> JSONValue {
+    /// whitespace allowed). Duplicate keys keep the first position and the last value, like Python, unless
+    /// `duplicateKeys` is `.rejected`: then the first repeated key throws a `JSONDuplicateKeyError`.
+    public static func parse(_ data: Data, duplicateKeys: JSONDuplicateKeys = .lastValueWins) throws -> JSONValue {
         try data.withUnsafeBytes { raw in
-            var parser = JSONParser(bytes: raw.bindMemory(to: UInt8.self))
+            var parser = JSONParser(bytes: raw.bindMemory(to: UInt8.self), duplicateKeys: duplicateKeys)
             return try parser.parseDocument()
         }
     }
 
-    public static func parse(_ text: String) throws -> JSONValue {
+    public static func parse(_ text: String, duplicateKeys: JSONDuplicateKeys = .lastValueWins) throws -> JSONValue {
         var text = text
         return try text.withUTF8 { buffer in
-            var parser = JSONParser(bytes: buffer)
+            var parser = JSONParser(bytes: buffer, duplicateKeys: duplicateKeys)
             return try parser.parseDocument()
         }
     }
 
-    public static func parse(_ bytes: [UInt8]) throws -> JSONValue {
+    public static func parse(_ bytes: [UInt8], duplicateKeys: JSONDuplicateKeys = .lastValueWins) throws -> JSONValue {
         try bytes.withUnsafeBufferPointer { buffer in
-            var parser = JSONParser(bytes: buffer)
+            var parser = JSONParser(bytes: buffer, duplicateKeys: duplicateKeys)
             return try parser.parseDocument()
         }
     }
@@ -48,7 +49,12 @@ private struct JSONParser {
     /// `JSONValue.maximumDepth`, read once (a global's lazy initialisation check is not free per value).
     let maximumDepth = JSONValue.maximumDepth
 
-    init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+    let rejectsDuplicateKeys: Bool
+
+    init(bytes: UnsafeBufferPointer<UInt8>, duplicateKeys: JSONDuplicateKeys) {
+        self.bytes = bytes
+        rejectsDuplicateKeys = duplicateKeys == .rejected
+    }
 
     mutating func parseDocument() throws -> JSONValue {
         if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF {
@@ -120,6 +126,7 @@ private struct JSONParser {
 
     mutating func parseObject() throws -> JSONValue {
         try enter()
+        let start = pos
         pos += 1  // {
         var members: [JSONObject.Element] = []
         skipWhitespace()
@@ -139,7 +146,12 @@ private struct JSONParser {
             }
             pos += 1
             skipWhitespace()
-            members.append((key, try parseValue()))
+            do {
+                members.append((key, try parseValue()))
+            } catch var error as JSONDuplicateKeyError {
+                error.path.insert(key, at: 0)  // a repeat inside this member's value
+                throw error
+            }
             skipWhitespace()
             guard pos < bytes.count else { throw error("unexpected end of input inside an object") }
             if bytes[pos] == UInt8(ascii: ",") { pos += 1; continue }
@@ -147,7 +159,11 @@ private struct JSONParser {
             throw error("unexpected \(describeByte(at: pos)), expected ',' or '}'")
         }
         depth -= 1
-        return .object(JSONObject(members: members))
+        let object = JSONObject(members: members)
+        if rejectsDuplicateKeys, object.count != members.count {
+            throw JSONDuplicateKeyError(offset: start, path: [JSONDuplicateKeyError.firstRepeatedKey(in: members)])
+        }
+        return .object(object)
     }
 
     mutating func parseArray() throws -> JSONValue {

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// `model.safetensors.index.json`: `{"metadata": {"total_size": bytes}, "weight_map": {tensor name: file name}}`.
 struct CheckpointIndex: Sendable {
@@ -18,20 +19,29 @@ struct CheckpointIndex: Sendable {
         } catch {
             throw fail("cannot read: \(error.localizedDescription)")
         }
-        let object: Any
+        let root: JSONObject
         do {
-            object = try JSONSerialization.jsonObject(with: data, options: [])
-        } catch {
-            throw fail("not valid JSON (\(error.localizedDescription))")
+            // A tensor mapped twice would be read from whichever shard the parser kept.
+            guard let parsed = try JSONValue.parse(data, duplicateKeys: .rejected).object else {
+                throw fail("not a JSON object")
+            }
+            root = parsed
+        } catch let error as JSONDuplicateKeyError {
+            guard error.path.count == 2, error.path[0] == "weight_map" else {
+                throw fail("key path \(error.path) is written more than once (byte \(error.offset))")
+            }
+            throw SafeTensorsError(file: name, tensor: error.key, problem: "appears more than once in 'weight_map'")
+        } catch let error as JSONParseError {
+            throw fail("not valid JSON (\(error))")
         }
-        guard let root = object as? [String: Any] else { throw fail("not a JSON object") }
-        guard let map = root["weight_map"] as? [String: Any] else {
+        guard let map = root["weight_map"]?.object else {
             throw fail("missing 'weight_map' object")
         }
         guard !map.isEmpty else { throw fail("'weight_map' is empty") }
         var weightMap: [String: String] = [:]
+        weightMap.reserveCapacity(map.count)
         for (tensor, value) in map {
-            guard let file = value as? String else {
+            guard let file = value.string else {
                 throw SafeTensorsError(file: name, tensor: tensor, problem: "weight_map value is not a file name string")
             }
             guard CheckpointIndex.isPlainFileName(file) else {
@@ -41,7 +51,7 @@ struct CheckpointIndex: Sendable {
             weightMap[tensor] = file
         }
         self.weightMap = weightMap
-        totalSize = ((root["metadata"] as? [String: Any])?["total_size"] as? NSNumber)?.intValue
+        totalSize = root["metadata"]?["total_size"]?.int
     }
 
     /// A name without directory parts, so an index cannot point outside its folder.

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// One tensor's header entry, with offsets relative to the start of the data section.
 struct TensorEntry: Sendable {
@@ -47,28 +48,31 @@ struct Header: Sendable {
         guard json.first == UInt8(ascii: "{") else {
             throw fail(nil, "header does not start with '{' (not a JSON object)")
         }
-        let object: Any
+        let object: JSONObject
         do {
-            object = try JSONSerialization.jsonObject(with: json, options: [])
-        } catch {
-            throw fail(nil, "header is not valid JSON (\(error.localizedDescription))")
-        }
-        guard let dictionary = object as? [String: Any] else {
-            throw fail(nil, "header is not a JSON object")
+            // A repeated tensor name would leave one of two byte ranges unused and the choice arbitrary.
+            guard let parsed = try JSONValue.parse(json, duplicateKeys: .rejected).object else {
+                throw fail(nil, "header is not a JSON object")
+            }
+            object = parsed
+        } catch let error as JSONDuplicateKeyError {
+            throw Header.duplicateKeyFailure(error, fail: fail)
+        } catch let error as JSONParseError {
+            throw fail(nil, "header is not valid JSON (\(error))")
         }
 
         var metadata: [String: String] = [:]
         var entries: [TensorEntry] = []
-        entries.reserveCapacity(dictionary.count)
-        for name in dictionary.keys.sorted() {        // sorted: the same fault is reported on every run
-            guard let value = dictionary[name] else { continue }
+        entries.reserveCapacity(object.count)
+        // Sorted by name: the same fault is reported on every run.
+        for (name, value) in object.sorted(by: { $0.key < $1.key }) {
             if name == "__metadata__" {
-                if value is NSNull { continue }
-                guard let map = value as? [String: Any] else {
+                if value.isNull { continue }
+                guard let map = value.object else {
                     throw fail(nil, "__metadata__ is not a JSON object")
                 }
                 for (key, item) in map {
-                    guard let text = item as? String else {
+                    guard let text = item.string else {
                         throw fail(nil, "__metadata__ value for '\(key)' is not a string")
                     }
                     metadata[key] = text
@@ -92,23 +96,36 @@ struct Header: Sendable {
         self.metadata = metadata
     }
 
-    private static func entry(name: String, value: Any, dataSize: Int,
+    /// A key written twice: a tensor name (the tensor is named), `__metadata__`, or a field inside one entry.
+    private static func duplicateKeyFailure(_ error: JSONDuplicateKeyError,
+                                            fail: (String?, String) -> SafeTensorsError) -> SafeTensorsError {
+        guard let first = error.path.first, first != "__metadata__" else {
+            return fail(nil, "header key path \(error.path) is written more than once (byte \(error.offset))")
+        }
+        if error.path.count == 1 {
+            return fail(first, "appears more than once in the header (duplicate tensor name)")
+        }
+        return fail(first, "entry has '\(error.key)' more than once")
+    }
+
+    private static func entry(name: String, value: JSONValue, dataSize: Int,
                               fail: (String?, String) -> SafeTensorsError) throws -> TensorEntry {
         guard !name.isEmpty else { throw fail(nil, "a tensor has an empty name") }
-        guard let fields = value as? [String: Any] else {
+        guard let fields = value.object else {
             throw fail(name, "entry is not a JSON object")
         }
-        guard let dtypeName = fields["dtype"] as? String else {
+        guard let dtypeName = fields["dtype"]?.string else {
             throw fail(name, "missing or non-string 'dtype'")
         }
         guard let dtype = DType(rawValue: dtypeName) else {
             let known = DType.allCases.map(\.rawValue).joined(separator: ", ")
             throw fail(name, "unknown dtype '\(dtypeName)' (known: \(known))")
         }
-        guard let shapeValues = fields["shape"] as? [Any] else {
+        guard let shapeValues = fields["shape"]?.array else {
             throw fail(name, "missing or non-array 'shape'")
         }
         var shape: [Int] = []
+        shape.reserveCapacity(shapeValues.count)
         for item in shapeValues {
             guard let dimension = integer(item) else {
                 throw fail(name, "shape \(render(shapeValues)) has a non-integer dimension")
@@ -118,7 +135,7 @@ struct Header: Sendable {
             }
             shape.append(dimension)
         }
-        guard let offsetValues = fields["data_offsets"] as? [Any], offsetValues.count == 2 else {
+        guard let offsetValues = fields["data_offsets"]?.array, offsetValues.count == 2 else {
             throw fail(name, "missing 'data_offsets' or not an array of two integers")
         }
         guard let begin = integer(offsetValues[0]), let end = integer(offsetValues[1]) else {
@@ -156,14 +173,12 @@ struct Header: Sendable {
     }
 
     /// A JSON integer (not a boolean, not a fraction, fits in `Int`), else nil.
-    private static func integer(_ value: Any) -> Int? {
-        guard let number = value as? NSNumber else { return nil }
-        let kind = String(cString: number.objCType)
-        guard ["i", "q", "l", "s", "Q", "I", "L", "S"].contains(kind) else { return nil }
-        return value as? Int
+    private static func integer(_ value: JSONValue) -> Int? {
+        guard let number = value.number, number.isInteger else { return nil }
+        return number.int
     }
 
-    private static func render(_ values: [Any]) -> String {
-        "[" + values.map { "\($0)" }.joined(separator: ", ") + "]"
+    private static func render(_ values: [JSONValue]) -> String {
+        "[" + values.map { $0.serialized() }.joined(separator: ", ") + "]"
     }
 }

@@ -57,6 +57,7 @@ extension TokenizerFileReader {
         for byte in 0..<256 {
             if let id = table.value(for: [UInt8(byte)]) { byteIDs[byte] = Int32(id) }
         }
+        try checkEveryByteEncodable(byteIDs)
 
         var mergeTable = MergeTable(minimumCapacity: merges.count)
         for (rank, merge) in merges.enumerated() {
@@ -72,6 +73,21 @@ extension TokenizerFileReader {
                                   ignoresMerges: node["ignore_merges"]?.bool ?? false)
         return BytePairModelContents(tokens: tokens, model: model, otherTokens: otherTokens,
                                      entryCount: table.count + otherTokens.count)
+    }
+
+    /// Byte-level BPE starts every word from single-byte tokens, so a vocabulary without the symbol of some
+    /// byte would silently drop that byte from the ids; such a file is refused.
+    private func checkEveryByteEncodable(_ byteIDs: [Int32]) throws {
+        let missing = byteIDs.indices.filter { byteIDs[$0] < 0 }
+        guard !missing.isEmpty else { return }
+        let shown = missing.prefix(8).map { byte in
+            let symbol = ByteLevelAlphabet.string(of: [UInt8(byte)])
+            let hex = String(byte, radix: 16, uppercase: true)
+            return "'\(symbol)' (byte 0x\(hex.count == 1 ? "0" + hex : hex))"
+        }
+        let more = missing.count > shown.count ? ", ..." : ""
+        throw invalid("model.vocab", "lacks the byte-level symbols of \(missing.count) of the 256 bytes: "
+                      + shown.joined(separator: ", ") + more + "; every byte must have a token")
     }
 
     /// Ids are array indices here; a bound keeps a corrupt file from asking for a huge allocation.

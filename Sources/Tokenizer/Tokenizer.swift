@@ -257,6 +257,15 @@ public final class Tokenizer: @unchecked Sendable {
         return LossyUTF8.decode(bytes)
     }
 
+    /// `decode(ids)` after checking that every id is in `0..<vocabularySize`.
+    /// - Throws: `TokenizerError.idOutOfRange` naming the first id outside that range and its position.
+    public func decode(validating ids: [Int], skipSpecialTokens: Bool = false) throws -> String {
+        if let index = ids.firstIndex(where: { !(0..<vocabularySize).contains($0) }) {
+            throw TokenizerError.idOutOfRange(id: ids[index], index: index, vocabularySize: vocabularySize)
+        }
+        return decode(ids, skipSpecialTokens: skipSpecialTokens)
+    }
+
     func appendBytes(of id: Int, to bytes: inout [UInt8]) {
         bytes.append(contentsOf: decodedBytes[decodedOffsets[id]..<decodedOffsets[id + 1]])
     }

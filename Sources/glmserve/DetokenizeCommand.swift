@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import JSON
 import Tokenizer
 
 /// `glmserve detokenize --model DIR [--skip-special-tokens]`: a JSON array of ids on stdin → the text as a
@@ -17,38 +18,15 @@ struct DetokenizeCommand: ParsableCommand {
 
     func run() throws {
         let tokenizer = try Tokenizer(directory: URL(fileURLWithPath: model))
-        let input = FileHandle.standardInput.readDataToEndOfFile()
-        let ids: [Int]
+        let ids = try CommandInput.tokenIDs(FileHandle.standardInput.readDataToEndOfFile())
+        let text: String
         do {
-            ids = try JSONDecoder().decode([Int].self, from: input)
-        } catch {
-            throw DetokenizeInputError()
+            text = try tokenizer.decode(validating: ids, skipSpecialTokens: skipSpecialTokens)
+        } catch TokenizerError.idOutOfRange(let id, let index, let vocabularySize) {
+            // The server's /detokenize says "'tokens' must be an array of token ids (0..<N)".
+            throw CommandInputError("stdin must be a JSON array of token ids (0..<\(vocabularySize)): "
+                                    + "element \(index) is \(id), out of range")
         }
-        print(jsonStringLiteral(tokenizer.decode(ids, skipSpecialTokens: skipSpecialTokens)))
+        print(JSONValue.quoted(text))
     }
-}
-
-private struct DetokenizeInputError: Error, CustomStringConvertible {
-    var description: String { "stdin must be a JSON array of integer token ids" }
-}
-
-/// `text` as a JSON string literal (non-ASCII kept as UTF-8, like `json.dumps(..., ensure_ascii=False)`).
-private func jsonStringLiteral(_ text: String) -> String {
-    var result = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": result += "\\\""
-        case "\\": result += "\\\\"
-        case "\n": result += "\\n"
-        case "\r": result += "\\r"
-        case "\t": result += "\\t"
-        case "\u{08}": result += "\\b"
-        case "\u{0C}": result += "\\f"
-        case _ where scalar.value < 0x20:
-            let hex = String(scalar.value, radix: 16)
-            result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-        default: result.unicodeScalars.append(scalar)
-        }
-    }
-    return result + "\""
 }

@@ -19,20 +19,18 @@ struct RenderCommand: ParsableCommand {
             throw ValidationError("model folder '\(model)' does not exist")
         }
         if let warning = templateWarning(folder: URL(fileURLWithPath: model)) {
-            FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
+            FileHandle.standardError.write(Data("Warning: \(warning)\n".utf8))
         }
         let input = FileHandle.standardInput.readDataToEndOfFile()
+        let request: JSONValue
         do {
-            let request = try JSONValue.parse(input)
-            let prompt = try GLMChatFormat.render(request: request)
-            print(JSONValue.string(prompt.text).serialized())
+            request = try JSONValue.parse(input)
         } catch let error as JSONParseError {
-            FileHandle.standardError.write(Data("error: request body: \(error)\n".utf8))
-            throw ExitCode.failure
-        } catch let error as ChatRequestError {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            throw ExitCode.failure
+            throw CommandInputError("request body: \(error)")
         }
+        // A ChatRequestError propagates: ArgumentParser prints it as `Error: …` and exits with 1, as for every command.
+        let prompt = try GLMChatFormat.render(request: request)
+        print(JSONValue.string(prompt.text).serialized())
     }
 
     /// A warning when the folder's template is not a known GLM-4.5/4.6 text (that format is rendered natively).

@@ -22,7 +22,7 @@ struct TokenizeCommand: ParsableCommand {
         let tokenizer = try Tokenizer(directory: URL(fileURLWithPath: model))
         let load = Clocks.since(loadStart)
         let input = FileHandle.standardInput.readDataToEndOfFile()
-        let text = String(decoding: input, as: UTF8.self)
+        let text = try CommandInput.text(input)
         let encodeStart = Clocks.now()
         let ids = tokenizer.encode(text, addedTokens: specialTokensAsText ? .nonSpecialOnly : .all)
         let encode = Clocks.since(encodeStart)

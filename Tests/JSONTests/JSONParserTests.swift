@@ -18,6 +18,30 @@ final class JSONParserTests: XCTestCase {
         XCTAssertEqual(v.pythonDumps(), #"{"a": 3, "b": 2}"#)
     }
 
+    func testDuplicateKeysCanBeRejected() throws {
+        func rejection(_ text: String) -> JSONDuplicateKeyError? {
+            do {
+                _ = try JSONValue.parse(text, duplicateKeys: .rejected)
+                return nil
+            } catch {
+                return error as? JSONDuplicateKeyError
+            }
+        }
+        XCTAssertEqual(rejection(#"{"a": 1, "b": 2, "a": 3}"#), JSONDuplicateKeyError(offset: 0, path: ["a"]))
+        XCTAssertEqual(rejection(#"{"x": [0, {"y": {"c": 1, "b": 2, "b": 3, "c": 4}}]}"#),
+                       JSONDuplicateKeyError(offset: 16, path: ["x", "y", "b"]))
+        // Objects past the linear-search size are indexed by a hash table: the repeat is found there too.
+        let many = (0..<30).map { #""k\#($0)": \#($0)"# } + [#""k29": 0"#]
+        let large = rejection("{" + many.joined(separator: ", ") + "}")
+        XCTAssertEqual(large?.key, "k29")
+        XCTAssertEqual(large?.description, "invalid JSON at byte 0: key 'k29' appears more than once in its object")
+        // Keys are compared by Unicode scalars, as in Python: "é" and "e\u0301" are two keys.
+        XCTAssertEqual(try JSONValue.parse(#"{"\u00e9": 1, "e\u0301": 2}"#, duplicateKeys: .rejected).object?.count, 2)
+        let distinct = (0..<30).map { #""k\#($0)": \#($0)"# }.joined(separator: ", ")
+        XCTAssertEqual(try JSONValue.parse("{" + distinct + "}", duplicateKeys: .rejected).object?.count, 30)
+        XCTAssertEqual(try JSONValue.parse(#"[{"a": 1}, {"a": 2}]"#, duplicateKeys: .rejected).array?.count, 2)
+    }
+
     func testEscapesAndSurrogatePairs() throws {
         let v = try JSONValue.parse(#""a\"b\\c\/d\n\t\r\b\f\u00e9\ud83d\ude00 中""#)
         XCTAssertEqual(v.string, "a\"b\\c/d\n\t\r\u{8}\u{c}é😀 中")

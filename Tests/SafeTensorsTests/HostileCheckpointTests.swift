@@ -49,6 +49,15 @@ final class HostileCheckpointTests: XCTestCase {
         XCTAssertTrue(error.problem.contains("'mtp.safetensors', which is missing"), "\(error)")
     }
 
+    func testIndexMappingATensorTwiceIsRejected() throws {
+        try writeShard("model-00001-of-00002.safetensors", ["a"])
+        try writeShard("model-00002-of-00002.safetensors", ["a"])
+        let index = #"{"weight_map": {"a": "model-00001-of-00002.safetensors", "a": "model-00002-of-00002.safetensors"}}"#
+        try Data(index.utf8).write(to: directory.appendingPathComponent("model.safetensors.index.json"))
+        let error = try XCTUnwrap(checkpointError())
+        XCTAssertEqual(error.description, "model.safetensors.index.json: tensor 'a': appears more than once in 'weight_map'")
+    }
+
     func testIndexNamingTensorAbsentFromItsFile() throws {
         try writeShard("model-00001-of-00002.safetensors", ["a"])
         try writeShard("model-00002-of-00002.safetensors", ["b"])

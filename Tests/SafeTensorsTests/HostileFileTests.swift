@@ -184,6 +184,55 @@ final class HostileFileTests: XCTestCase {
         XCTAssertEqual(try file.tensor(named: "empty").floats(), [])
     }
 
+    // MARK: - Repeated keys (JSON parsers silently keep one of them)
+
+    func testDuplicateTensorNameIsRejected() throws {
+        let header = #"{"\#(weight)":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"#
+            + #""\#(weight)":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#
+        let url = try writeRaw("twice.safetensors", header: header, data: [UInt8](repeating: 0, count: 8))
+        assertRejects(url, tensor: weight, problem: "appears more than once in the header")
+    }
+
+    func testDuplicateTensorNameInALargeHeaderIsRejected() throws {
+        // Past the size where objects are indexed by a hash table rather than searched linearly.
+        var members = (0..<40).map { #""t\#($0)":{"dtype":"F32","shape":[1],"data_offsets":[\#(4 * $0),\#(4 * $0 + 4)]}"# }
+        members.append(#""t17":{"dtype":"F32","shape":[1],"data_offsets":[160,164]}"#)
+        let url = try writeRaw("large-twice.safetensors", header: "{" + members.joined(separator: ",") + "}",
+                               data: [UInt8](repeating: 0, count: 164))
+        assertRejects(url, tensor: "t17", problem: "appears more than once in the header")
+    }
+
+    func testDuplicateFieldInsideAnEntryIsRejected() throws {
+        let header = #"{"\#(weight)":{"dtype":"F32","shape":[1],"dtype":"F16","data_offsets":[0,4]}}"#
+        let url = try writeRaw("field-twice.safetensors", header: header, data: [UInt8](repeating: 0, count: 4))
+        assertRejects(url, tensor: weight, problem: "entry has 'dtype' more than once")
+    }
+
+    func testDuplicateMetadataKeyIsRejected() throws {
+        let header = #"{"__metadata__":{"format":"pt","format":"np"}}"#
+        let url = try writeRaw("meta-twice.safetensors", header: header, data: [])
+        assertRejects(url, tensor: nil, problem: #"["__metadata__", "format"] is written more than once"#)
+    }
+
+    /// GLM-4.6 has about 45k tensors; the header must stay quick to read. Prints the time (no timed assertion).
+    func testHeaderOf45kTensorsParses() throws {
+        let count = 45_000
+        var header = "{"
+        for i in 0..<count {
+            if i > 0 { header += "," }
+            header += #""model.layers.\#(i / 500).mlp.experts.\#(i % 500).down_proj.weight":"#
+                + #"{"dtype":"BF16","shape":[1],"data_offsets":[\#(2 * i),\#(2 * i + 2)]}"#
+        }
+        header += "}"
+        let url = try writeRaw("large.safetensors", header: header, data: [UInt8](repeating: 0, count: 2 * count))
+        let start = Date()
+        let file = try SafeTensorsFile(url: url)
+        let seconds = Date().timeIntervalSince(start)
+        XCTAssertEqual(file.tensorNames.count, count)
+        print(String(format: "safetensors header of %d tensors (%.1f MB): opened in %.3f s (this build's optimisation level)",
+                     count, Double(header.utf8.count) / 1e6, seconds))
+    }
+
     func testAbsentTensorNamesFileAndTensor() throws {
         var writer = SafeTensorsWriter()
         try writer.add(name: "present", floats: [1], shape: [1])

@@ -73,4 +73,37 @@ final class TokenizerErrorTests: XCTestCase {
             XCTAssertTrue(file.hasSuffix("tokenizer_config.json"))
         }
     }
+
+    func testVocabularyLackingByteSymbolsIsRejected() throws {
+        var builder = TokenizerJSONBuilder()
+        builder.omittedBytes = [0x0A, 0x68]  // newline (Ċ) and 'h'
+        XCTAssertThrowsError(try builder.tokenizer()) { error in
+            guard case .invalidField(let file, let field, let reason)? = error as? TokenizerError else {
+                return XCTFail("\(error)")
+            }
+            XCTAssertEqual(file, "tokenizer.json")
+            XCTAssertEqual(field, "model.vocab")
+            XCTAssertTrue(reason.contains("2 of the 256 bytes"), reason)
+            XCTAssertTrue(reason.contains("'Ċ' (byte 0x0A)"), reason)
+            XCTAssertTrue(reason.contains("'h' (byte 0x68)"), reason)
+        }
+        let byteLevel = #"{"type": "ByteLevel", "add_prefix_space": false, "use_regex": true}"#
+        let emptyVocabulary = #"{"pre_tokenizer": \#(byteLevel), "model": {"type": "BPE", "vocab": {}, "merges": []}}"#
+        guard case .invalidField(_, "model.vocab", let reason)? = loadError(emptyVocabulary) else {
+            return XCTFail("expected invalidField for an empty vocabulary")
+        }
+        XCTAssertTrue(reason.contains("256 of the 256 bytes"), reason)
+    }
+
+    func testDecodeValidatingRejectsIdsOutOfRange() throws {
+        let tokenizer = try TokenizerJSONBuilder().tokenizer()
+        XCTAssertEqual(tokenizer.vocabularySize, 256)
+        XCTAssertEqual(try tokenizer.decode(validating: [0x68, 0x69]), "hi")
+        for (ids, bad, index) in [([-1], -1, 0), ([0x68, 99_999], 99_999, 1), ([0x68, 256], 256, 1)] {
+            XCTAssertThrowsError(try tokenizer.decode(validating: ids)) { error in
+                XCTAssertEqual(error as? TokenizerError, .idOutOfRange(id: bad, index: index, vocabularySize: 256))
+                XCTAssertEqual("\(error)", "token id \(bad) at index \(index) is out of range: token ids must be in 0..<256")
+            }
+        }
+    }
 }

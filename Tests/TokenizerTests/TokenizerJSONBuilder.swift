@@ -2,7 +2,7 @@ import Foundation
 @testable import Tokenizer
 
 /// Builds small `tokenizer.json` files for the generality tests. The vocabulary always holds the 256 byte
-/// characters at ids 0–255 (byte b has id b); `extraTokens` follow from id 256 in order.
+/// characters at ids 0–255 (byte b has id b), except `omittedBytes`; `extraTokens` follow from id 256 in order.
 struct TokenizerJSONBuilder {
     static let glmRegex = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
 
@@ -14,6 +14,8 @@ struct TokenizerJSONBuilder {
     var normalizer: Any = NSNull()
     var addedTokens: [[String: Any]] = []
     var modelType = "BPE"
+    /// Bytes whose symbols are left out of the vocabulary (a broken file).
+    var omittedBytes: Set<UInt8> = []
 
     /// The byte-level spelling of `text` (space → Ġ, ...).
     static func byteLevel(_ text: String) -> String {
@@ -36,7 +38,9 @@ struct TokenizerJSONBuilder {
 
     func json() throws -> Data {
         var vocab: [String: Int] = [:]
-        for byte in 0..<256 { vocab[ByteLevelAlphabet.string(of: [UInt8(byte)])] = byte }
+        for byte in 0..<256 where !omittedBytes.contains(UInt8(byte)) {
+            vocab[ByteLevelAlphabet.string(of: [UInt8(byte)])] = byte
+        }
         for (offset, token) in extraTokens.enumerated() { vocab[token] = 256 + offset }
         let mergeList: [Any] = merges.map { mergesAsStrings ? "\($0.0) \($0.1)" as Any : [$0.0, $0.1] as Any }
         let root: [String: Any] = [
