@@ -40,8 +40,11 @@ let package = Package(
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "JSON"]),
         .testTarget(name: "ChatTests", dependencies: ["Chat", "Tokenizer", "JSON"]),
-        .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
-        .testTarget(name: "ServerTests", dependencies: ["Server", "Engine", "Chat", "Tokenizer", "JSON", "HTTP"]),
+        // Test helpers shared by the HTTP and Server tests (a raw-socket HTTP client).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "TestSupport"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "Engine", "Chat", "Tokenizer", "JSON", "HTTP",
+                                                        "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -50,21 +50,35 @@ public enum GLMChatFormat {
             messages: messages.map { .object($0) })
     }
 
-    /// Tools pass through exactly as sent; each must be an object (`{"type": "function", "function": {…}}`).
+    /// Tools pass through exactly as sent; each must be `{"type": "function", "function": {"name": …, …}}`:
+    /// an object whose `type` (if given) is `"function"`, with a `function` object holding a non-empty string
+    /// `name` and, if given, an object `parameters` (the JSON schema the arguments are typed by).
     static func validatedTools(_ tools: JSONValue?) throws -> [JSONValue] {
         guard let tools, !tools.isNull else { return [] }
         guard let list = tools.array else {
             throw ChatRequestError("'tools' must be an array, not \(tools.kindName)", param: "tools")
         }
         for (i, tool) in list.enumerated() {
+            let path = "tools[\(i)]"
             guard tool.object != nil else {
-                throw ChatRequestError("a tool must be an object, not \(tool.kindName)", param: "tools[\(i)]")
+                throw ChatRequestError("a tool must be an object, not \(tool.kindName)", param: path)
             }
-            if let function = tool["function"], function.object == nil {
-                throw ChatRequestError("'function' must be an object", param: "tools[\(i)].function")
+            if let type = tool["type"], type.string != "function" {
+                throw ChatRequestError("a tool's 'type' must be \"function\" (the only kind of tool supported)",
+                                       param: path + ".type")
             }
-            if let function = tool["function"], function["name"]?.string == nil {
-                throw ChatRequestError("a tool function needs a string 'name'", param: "tools[\(i)].function.name")
+            guard let function = tool["function"], !function.isNull else {
+                throw ChatRequestError("a tool needs a 'function' object", param: path + ".function")
+            }
+            guard function.object != nil else {
+                throw ChatRequestError("'function' must be an object, not \(function.kindName)", param: path + ".function")
+            }
+            guard let name = function["name"]?.string, !name.isEmpty else {
+                throw ChatRequestError("a tool function needs a non-empty string 'name'", param: path + ".function.name")
+            }
+            if let parameters = function["parameters"], !parameters.isNull, parameters.object == nil {
+                throw ChatRequestError("'parameters' must be a JSON schema object, not \(parameters.kindName)",
+                                       param: path + ".function.parameters")
             }
         }
         return list

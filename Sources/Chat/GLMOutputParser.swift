@@ -18,21 +18,34 @@ import JSON
 ///   - `.incremental` (default): the start is sent as soon as the name line is complete and the name is allowed;
 ///     then the arguments grow as the text arrives — string-typed values character by character (`StreamingToolCall`).
 ///     A call that breaks the grammar after its start (junk between pairs, a key without a value, the text ending
-///     inside the call) keeps its start: its arguments are closed after the last complete pair (a string value
-///     open at the end of the text is closed where it stands), and the rest of its text, from the first pair not
-///     used through `</tool_call>`, is sent as content.
+///     inside the call) keeps its start: its arguments end after the last complete pair, closed (`}`) when the
+///     call ends (a string value open at the end of the text is closed where it stands), and the rest of its
+///     text, from the first pair not used through `</tool_call>`, is sent as content.
 ///   - `.wholeCall`: the call is held until its `</tool_call>` and sent as one start and one fragment; a malformed
 ///     or unterminated call is then returned whole as content.
 ///   Both give the same result for every well-formed call.
+/// - A call the text ends inside (cut off by `max_tokens` or a stop) is handled as `cutOffToolCalls` says:
+///   `.closed` (default) as described above; `.leftOpen`: nothing more is sent for it — a call whose start was
+///   already sent keeps what was streamed (its arguments stay unclosed) and is reported by `cutOffToolCallIndex`;
+///   the text of a call whose name line never ended (nothing sent yet) is dropped. `completedToolCallCount`
+///   counts the calls closed by `</tool_call>`, in both modes.
 /// - Returned as plain content, never dropped: calls whose name is malformed, calls naming a tool the request did
-///   not declare (when it declared any; with no tools every name is accepted), calls cut off by the end of the text
-///   before their name line ended.
+///   not declare (when it declared any; with no tools every name is accepted), and (with `.closed`) calls cut off
+///   by the end of the text before their name line ended.
 /// - Text that might still become a marker (a trailing `<thi`, `</tool_c`) is held back until it is resolved.
 public struct GLMOutputParser {
     /// How tool calls are streamed (see the type's documentation).
     public enum ToolCallStreaming: Sendable {
         case incremental
         case wholeCall
+    }
+
+    /// What happens to a tool call the text ends inside (see the type's documentation).
+    public enum CutOffToolCalls: Sendable {
+        /// Closed where the text ends (its arguments after the last complete pair).
+        case closed
+        /// Left as streamed so far, reported by `cutOffToolCallIndex`, never completed.
+        case leftOpen
     }
 
     private enum Mode { case start, reasoning, content, toolCall }
@@ -47,6 +60,12 @@ public struct GLMOutputParser {
     public let parseReasoning: Bool
     public let parseToolCalls: Bool
     public let toolCallStreaming: ToolCallStreaming
+    public let cutOffToolCalls: CutOffToolCalls
+    /// Calls closed by their `</tool_call>` and sent as calls so far.
+    public private(set) var completedToolCallCount = 0
+    /// With `cutOffToolCalls: .leftOpen`: the index of the call whose start was sent but whose `</tool_call>`
+    /// never came (known after `finish`).
+    public private(set) var cutOffToolCallIndex: Int?
     private let typing: ToolArgumentTyping
     private let makeID: () -> String
 
@@ -67,17 +86,19 @@ public struct GLMOutputParser {
     private var out: [OutputDelta] = []
 
     public init(tools: JSONValue?, parseReasoning: Bool = true, parseToolCalls: Bool = true,
-                toolCallStreaming: ToolCallStreaming = .incremental) {
+                toolCallStreaming: ToolCallStreaming = .incremental, cutOffToolCalls: CutOffToolCalls = .closed) {
         self.init(tools: tools, parseReasoning: parseReasoning, parseToolCalls: parseToolCalls,
-                  toolCallStreaming: toolCallStreaming, makeID: ToolCallID.random)
+                  toolCallStreaming: toolCallStreaming, cutOffToolCalls: cutOffToolCalls, makeID: ToolCallID.random)
     }
 
     /// `makeID` makes the tool-call ids (deterministic ids for tests).
     public init(tools: JSONValue?, parseReasoning: Bool, parseToolCalls: Bool,
-                toolCallStreaming: ToolCallStreaming = .incremental, makeID: @escaping () -> String) {
+                toolCallStreaming: ToolCallStreaming = .incremental, cutOffToolCalls: CutOffToolCalls = .closed,
+                makeID: @escaping () -> String) {
         self.parseReasoning = parseReasoning
         self.parseToolCalls = parseToolCalls
         self.toolCallStreaming = toolCallStreaming
+        self.cutOffToolCalls = cutOffToolCalls
         self.typing = ToolArgumentTyping(tools: tools)
         self.streamingCall = StreamingToolCall(typing: typing)
         self.makeID = makeID
@@ -297,6 +318,10 @@ public struct GLMOutputParser {
 
     /// The call's text ends at `bodyEnd` (at its `</tool_call>` when `terminated`, else at the end of the text).
     private mutating func endToolCall(bodyEnd: Int, terminated: Bool) {
+        if !terminated && cutOffToolCalls == .leftOpen {
+            leaveCutOffCall(bodyEnd: bodyEnd)
+            return
+        }
         advanceStreamingCall(limit: bodyEnd, complete: true, terminated: terminated)
         let closeTag = terminated ? Self.toolCallClose : []
         switch callState {
@@ -304,13 +329,35 @@ public struct GLMOutputParser {
             completeToolCall(body: Array(toolBuffer[..<bodyEnd]), terminated: terminated)
         case .streaming:  // closed: every byte was used
             nextToolIndex += 1
+            if terminated { completedToolCallCount += 1 }
             whitespaceBeforeToolCall = []
         case .rejected:
             keepAsContent(Self.toolCallOpen + toolBuffer[..<bodyEnd] + closeTag)
         case .broken(let rest):
+            out.append(.toolCallArguments(index: nextToolIndex, fragment: streamingCall.closingText))
             nextToolIndex += 1
+            if terminated { completedToolCallCount += 1 }
             keepAsContent(Array(toolBuffer[rest..<bodyEnd]) + closeTag)
         }
+        toolBuffer = []
+        callState = .whole
+    }
+
+    /// `.leftOpen`: the text ended inside a call. A streaming call sends what is certain (a possible partial tag
+    /// stays unsent) and is reported if its start went out; a call never started is dropped; a rejected name
+    /// (not a call at all) is content as usual.
+    private mutating func leaveCutOffCall(bodyEnd: Int) {
+        advanceStreamingCall(limit: bodyEnd, complete: false, terminated: false)
+        switch callState {
+        case .streaming where streamingCall.name != nil, .broken:
+            cutOffToolCallIndex = nextToolIndex
+            nextToolIndex += 1
+        case .rejected:
+            keepAsContent(Self.toolCallOpen + toolBuffer[..<bodyEnd])
+        case .streaming, .whole:
+            break
+        }
+        whitespaceBeforeToolCall = []
         toolBuffer = []
         callState = .whole
     }
@@ -322,6 +369,7 @@ public struct GLMOutputParser {
             out.append(.toolCallStart(index: nextToolIndex, id: makeID(), name: call.name))
             out.append(.toolCallArguments(index: nextToolIndex, fragment: ToolCallArgumentsText.object(pairs)))
             nextToolIndex += 1
+            completedToolCallCount += 1
             whitespaceBeforeToolCall = []
             return
         }

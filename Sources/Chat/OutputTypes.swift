@@ -61,9 +61,10 @@ public struct ParsedOutput: Equatable, Sendable {
     }
 }
 
-/// Tool-call ids: `call_` followed by 24 random letters and digits.
+/// Tool-call ids: `call_` followed by 24 random lowercase hex digits (96 random bits), the form of the recorded
+/// GLM-4.6 wire sample (protocol.md §7.5–§7.6), e.g. `call_f52ecd5256ae42659dd74630`.
 public enum ToolCallID {
-    static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+    static let alphabet = Array("0123456789abcdef")
 
     public static func random() -> String {
         var generator = SystemRandomNumberGenerator()

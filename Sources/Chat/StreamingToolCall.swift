@@ -29,8 +29,9 @@ struct StreamingToolCall {
         case rejected
         /// The arguments are closed; the whole body was used.
         case closed
-        /// The body broke the grammar after the call was committed: the arguments were closed after the last
-        /// complete pair, and `body[rest...]` was not used (the caller sends it as content).
+        /// The body broke the grammar after the call was committed: the arguments end after the last complete
+        /// pair (the caller sends `closingText` once the call's end is known), and `body[rest...]` was not used
+        /// (the caller sends it as content).
         case malformed(rest: Int)
     }
 
@@ -91,25 +92,25 @@ struct StreamingToolCall {
                 }
                 guard ToolCallBody.starts(body, with: ToolCallBody.argKeyOpen, at: p, limit: limit) else {
                     if !complete && ToolCallBody.argKeyOpen.starts(with: body[p..<limit]) { return .open }
-                    return malformed(rest: p, emit)
+                    return malformed(rest: p)
                 }
                 let keyStart = p + ToolCallBody.argKeyOpen.count
                 guard let keyEnd = ToolCallBody.find(ToolCallBody.argKeyClose, in: body, from: max(search, keyStart),
                                                      limit: limit) else {
-                    if complete { return malformed(rest: p, emit) }
+                    if complete { return malformed(rest: p) }
                     search = max(keyStart, limit - ToolCallBody.argKeyClose.count + 1)
                     return .open
                 }
                 search = keyEnd  // found again from here next time if the value tag is still incomplete
                 let key = PythonText.strip(String(decoding: body[keyStart..<keyEnd], as: UTF8.self))
-                guard !key.isEmpty else { return malformed(rest: p, emit) }
+                guard !key.isEmpty else { return malformed(rest: p) }
                 let afterKey = keyEnd + ToolCallBody.argKeyClose.count
                 guard let v = Self.skipSeparators(body, from: afterKey, limit: limit, complete: complete) else {
                     return .open
                 }
                 guard ToolCallBody.starts(body, with: ToolCallBody.argValueOpen, at: v, limit: limit) else {
                     if !complete && ToolCallBody.argValueOpen.starts(with: body[v..<limit]) { return .open }
-                    return malformed(rest: p, emit)
+                    return malformed(rest: p)
                 }
                 let valueStart = v + ToolCallBody.argValueOpen.count
                 search = valueStart
@@ -125,7 +126,7 @@ struct StreamingToolCall {
             case .value(let key, let pairStart, let valueStart):
                 guard let close = ToolCallBody.find(ToolCallBody.argValueClose, in: body, from: search, limit: limit)
                 else {
-                    if complete { return malformed(rest: pairStart, emit) }
+                    if complete { return malformed(rest: pairStart) }
                     search = max(valueStart, limit - ToolCallBody.argValueClose.count + 1)
                     return .open
                 }
@@ -161,13 +162,18 @@ struct StreamingToolCall {
         }
     }
 
+    /// What closes the arguments after the pairs sent so far.
+    var closingText: String { pairsSent == 0 ? "{}" : "}" }
+
     private mutating func close(_ emit: (Event) -> Void) {
-        emit(.arguments(pairsSent == 0 ? "{}" : "}"))
+        emit(.arguments(closingText))
         phase = .done
     }
 
-    private mutating func malformed(rest: Int, _ emit: (Event) -> Void) -> Status {
-        close(emit)
+    /// The arguments are not closed here: the call is not over until its `</tool_call>` (a call the text ends
+    /// inside stays open when the parser leaves cut-off calls open).
+    private mutating func malformed(rest: Int) -> Status {
+        phase = .done
         return .malformed(rest: rest)
     }
 

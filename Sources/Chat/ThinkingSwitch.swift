@@ -24,6 +24,10 @@ enum ThinkingSwitch {
         }
         if let thinking = request["thinking"], !thinking.isNull {
             if let flag = thinking.bool { return flag }
+            guard thinking.object != nil else {
+                throw ChatRequestError("'thinking' must be an object like {\"type\": \"enabled\"} or a boolean, "
+                                       + "not \(thinking.kindName)", param: "thinking")
+            }
             switch thinking["type"]?.string {
             case "enabled": return true
             case "disabled": return false

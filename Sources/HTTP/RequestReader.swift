@@ -84,10 +84,12 @@ final class RequestReader {
             request.body = try readChunkedBody()
         } else if let lengths = Optional(request.headers.values(for: "Content-Length")), !lengths.isEmpty {
             let distinct = Set(lengths.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) })
-            guard distinct.count == 1, let text = distinct.first, !text.isEmpty, text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
-                  let length = Int(text)
+            guard distinct.count == 1, let text = distinct.first, !text.isEmpty, text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 })
             else { throw RequestReadError.malformed("invalid Content-Length") }
-            if length > configuration.maxBodyBytes { throw RequestReadError.bodyTooLarge }
+            // All digits: a number beyond Int (e.g. 10^23) is simply a body too large.
+            guard let length = Int(text), length <= configuration.maxBodyBytes else {
+                throw RequestReadError.bodyTooLarge
+            }
             if length > 0 && expectsContinue { sendContinue() }
             request.body = try readExactly(length)
         }
@@ -185,9 +187,12 @@ final class RequestReader {
             let sizeText = line.split(separator: ";", maxSplits: 1).first.map {
                 $0.trimmingCharacters(in: .whitespaces)
             } ?? ""
-            guard !sizeText.isEmpty, sizeText.count <= 15, let size = Int(sizeText, radix: 16), size >= 0 else {
+            let isHexDigit = { (b: UInt8) in (48...57).contains(b) || (65...70).contains(b) || (97...102).contains(b) }
+            guard !sizeText.isEmpty, sizeText.utf8.allSatisfy(isHexDigit) else {
                 throw RequestReadError.malformed("invalid chunk size")
             }
+            // All hex digits: a size beyond Int is simply a body too large.
+            guard sizeText.count <= 15, let size = Int(sizeText, radix: 16) else { throw RequestReadError.bodyTooLarge }
             if size == 0 { break }
             if body.count + size > configuration.maxBodyBytes { throw RequestReadError.bodyTooLarge }
             body.append(try readExactly(size))

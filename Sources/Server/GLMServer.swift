@@ -43,7 +43,8 @@ public final class GLMServer: @unchecked Sendable {
     /// Bytes of weights the engine maps.
     public let weightBytes: Int
 
-    /// Binds the listening socket (first, so a busy port fails before a long load), then loads the model in
+    /// Binds the listening socket (first, so a busy port fails before a long load), reads the tokenizer and
+    /// generation_config.json (so a broken one fails in milliseconds), then loads the model's weights in
     /// `options.modelDirectory`. Connections made meanwhile wait in the backlog until `run()`.
     public init(options: ServerOptions, loadProgress: ((LoadProgress) -> Void)? = nil) throws {
         var isDirectory: ObjCBool = false
@@ -53,10 +54,12 @@ public final class GLMServer: @unchecked Sendable {
         }
         let handler = LateBoundHandler()
         self.http = try HTTPServer(configuration: options.http, handler: handler)
-        let glm = try GLMModel.load(from: options.modelDirectory, threads: options.threads, numa: options.numa,
-                                     progress: loadProgress)
+        // The small files first: a broken tokenizer.json or generation_config.json fails in milliseconds, not
+        // after the weights are loaded.
         let tokenizer = try Tokenizer(directory: options.modelDirectory)
         let defaults = try GenerationDefaults.load(from: options.modelDirectory)
+        let glm = try GLMModel.load(from: options.modelDirectory, threads: options.threads, numa: options.numa,
+                                     progress: loadProgress)
         let maximum = glm.config.maxPositionEmbeddings
         let contextSize = min(max(options.contextSize ?? min(maximum, 32768), 2), maximum)
         let id = options.modelID ?? options.modelDirectory.standardizedFileURL.lastPathComponent

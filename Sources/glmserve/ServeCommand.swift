@@ -60,8 +60,9 @@ struct ServeCommand: ParsableCommand {
         let directory = URL(fileURLWithPath: model)
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw ValidationError("no model folder at '\(model)'. Pass --model DIR (a folder with config.json, "
-                + "*.safetensors and tokenizer.json).")
+            // Not a ValidationError: ArgumentParser prints those with the whole usage text.
+            throw ServerStartError.modelNotFound("no model folder at '\(model)'. Pass --model DIR (a folder with "
+                + "config.json, *.safetensors and tokenizer.json).")
         }
         var options = ServerOptions(modelDirectory: directory)
         options.modelID = alias
@@ -86,15 +87,14 @@ struct ServeCommand: ParsableCommand {
             let tenth = progress.bytesLoaded * 10 / progress.bytesTotal
             if tenth > reported.value {
                 reported.value = tenth
-                ServeCommand.log(String(format: "loaded %d%% (%.2f of %.2f GiB)", tenth * 10,
-                                        Double(progress.bytesLoaded) / 1_073_741_824,
-                                        Double(progress.bytesTotal) / 1_073_741_824))
+                ServeCommand.log("loaded \(tenth * 10)% ("
+                    + ByteCountText.progress(progress.bytesLoaded, of: progress.bytesTotal) + ")")
             }
         }
         let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
-        ServeCommand.log(String(format: "model '%@' loaded in %.1f s: %.2f GiB of weights, context %d tokens, %d threads, %d parallel",
+        ServeCommand.log(String(format: "model '%@' loaded in %.1f s: %@ of weights, context %d tokens, %d threads, %d parallel",
                                 server.model.id, Date().timeIntervalSince(started),
-                                Double(server.weightBytes) / 1_073_741_824, server.model.contextSize, threadCount, parallel))
+                                ByteCountText.text(server.weightBytes), server.model.contextSize, threadCount, parallel))
         ServeCommand.log("memory: \(ServeCommand.residentMemory()) resident; API key \(options.apiKey?.isEmpty == false ? "required" : "not required")")
         let shownHost = server.address.hasPrefix("[") || !host.contains(":") ? server.address : "[\(host)]:\(server.port)"
         ServeCommand.log("listening on http://\(shownHost) (port \(server.port))")

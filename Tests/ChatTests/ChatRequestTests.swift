@@ -54,6 +54,27 @@ final class ChatRequestErrorTests: XCTestCase {
                     param: "chat_template_kwargs.enable_thinking", contains: "boolean")
         assertError(#"{"messages": [{"role": "user", "content": "a"}], "thinking": {"type": "maybe"}}"#,
                     param: "thinking.type", contains: "enabled")
+        assertError(#"{"messages": [{"role": "user", "content": "a"}], "thinking": "off"}"#,
+                    param: "thinking", contains: "'thinking' must be an object")
+    }
+
+    func testToolShapesAreValidatedWithParamPaths() {
+        let messages = #""messages": [{"role": "user", "content": "a"}]"#
+        assertError(#"{\#(messages), "tools": [{"type": "function"}]}"#, param: "tools[0].function",
+                    contains: "'function' object")
+        assertError(#"{\#(messages), "tools": [{"type": "function", "function": null}]}"#, param: "tools[0].function",
+                    contains: "'function' object")
+        assertError(#"{\#(messages), "tools": [{"type": "function", "function": "f"}]}"#, param: "tools[0].function",
+                    contains: "object")
+        assertError(#"{\#(messages), "tools": [{"type": "function", "function": {}}]}"#,
+                    param: "tools[0].function.name", contains: "name")
+        assertError(#"{\#(messages), "tools": [{"type": "function", "function": {"name": 3}}]}"#,
+                    param: "tools[0].function.name", contains: "string 'name'")
+        let good = #"{"type": "function", "function": {"name": "f"}}"#
+        assertError(#"{\#(messages), "tools": [\#(good), {"type": "function", "function": {"name": "g", "parameters": []}}]}"#,
+                    param: "tools[1].function.parameters", contains: "object")
+        assertError(#"{\#(messages), "tools": [{"type": "code_interpreter", "function": {"name": "f"}}]}"#,
+                    param: "tools[0].type", contains: "function")
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 @testable import HTTP
 
@@ -118,6 +119,21 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertEqual(response.status, 413)
         XCTAssertTrue(response.text.contains("\"error\""))
         XCTAssertEqual(try client().request("POST", "/echo", body: "ok").text, "ok")
+    }
+
+    func testContentLengthBeyondIntIs413() throws {
+        try start()
+        let c = try client()
+        c.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000000000000000000\r\n\r\n")
+        let response = try c.readResponse()
+        XCTAssertEqual(response.status, 413)
+        XCTAssertTrue(response.text.contains("too large"), response.text)
+        let d = try client()
+        d.send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffffffff\r\n")
+        XCTAssertEqual(try d.readResponse().status, 413)
+        let e = try client()
+        e.send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\n")
+        XCTAssertEqual(try e.readResponse().status, 400)
     }
 
     func testOversizedChunkedBodyIs413() throws {

@@ -2,6 +2,7 @@ import Foundation
 import HTTP
 import JSON
 import Tokenizer
+import TestSupport
 import XCTest
 @testable import Server
 

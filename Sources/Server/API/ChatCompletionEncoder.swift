@@ -134,7 +134,7 @@ struct ChatCompletionEncoder {
         if !calls.isEmpty {
             message["tool_calls"] = .array(calls.map { call in
                 ["id": .string(call.id), "type": "function",
-                 "function": ["name": .string(call.name), "arguments": .string(call.arguments.isEmpty ? "{}" : call.arguments)]]
+                 "function": ["name": .string(call.name), "arguments": .string(call.arguments)]]
             })
         }
         var choice = JSONObject()

@@ -11,8 +11,9 @@ struct ChatCompletionOptions {
     var sampling = SamplingParameters()
     var stop: [String] = []
     var parallelToolCalls = true
-    /// For `tool_choice` `"required"` or a named function: the text the answer is made to start with
-    /// (`<tool_call>` or `<tool_call>NAME\n`), so the model writes a call.
+    /// For `tool_choice` `"required"` or a named function: the text forced into the answer (after the
+    /// reasoning when thinking is on, see `ToolCallForcer`), `\n<tool_call>` or `\n<tool_call>NAME\n`, so the
+    /// model writes a call.
     var forcedToolCall: String?
 
     static let maxStopStrings = 16
@@ -80,13 +81,13 @@ struct ChatCompletionOptions {
                 guard !tools.isEmpty else {
                     throw APIError.invalidField("tool_choice", "\"none\" or \"auto\" when no tools are given")
                 }
-                return "<tool_call>"
+                return "\n<tool_call>"
             default: throw APIError.invalidField("tool_choice", expectation)
             }
         }
         guard choice.object != nil else { throw APIError.invalidField("tool_choice", expectation) }
         if choice["type"]?.string == "allowed_tools" {
-            return choice["allowed_tools"]?["mode"]?.string == "required" && !tools.isEmpty ? "<tool_call>" : nil
+            return choice["allowed_tools"]?["mode"]?.string == "required" && !tools.isEmpty ? "\n<tool_call>" : nil
         }
         guard let name = choice["function"]?["name"]?.string ?? choice["name"]?.string else {
             throw APIError.invalidField("tool_choice", expectation)
@@ -94,7 +95,7 @@ struct ChatCompletionOptions {
         guard names.contains(name) else {
             throw APIError.invalidField("tool_choice", "the name of one of the request's tools ('\(name)' is not one)")
         }
-        return "<tool_call>\(name)\n"
+        return "\n<tool_call>\(name)\n"
     }
 
     private static func stopStrings(_ fields: FieldReader) throws -> [String] {

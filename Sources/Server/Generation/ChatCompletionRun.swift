@@ -1,6 +1,7 @@
 import Chat
 import Foundation
 import JSON
+import Tokenizer
 
 /// Counts and the finish reason of one completion.
 struct CompletionSummary {
@@ -11,8 +12,14 @@ struct CompletionSummary {
     var reasoningTokens: Int
     /// The `stop` string that ended the answer, if one did.
     var matchedStopString: String?
+    /// Tool calls closed by `</tool_call>` (the calls of the answer).
+    var completedToolCalls: Int
+    /// The index of a call whose start was streamed but which the end of the output cut off: not a call (the
+    /// non-streaming answer leaves it out, see `ChatCompletionRun.completeCalls`).
+    var cutOffToolCall: Int?
+
     /// Whether at least one tool call was returned.
-    var calledTools: Bool
+    var calledTools: Bool { completedToolCalls > 0 }
 }
 
 /// Runs one chat completion on the scheduler and turns its tokens into deltas, for streaming and
@@ -22,9 +29,8 @@ final class ChatCompletionRun {
     private let job: GenerationJob
     private var pipeline: CompletionTextPipeline
     private let parallelToolCalls: Bool
+    private let forcesToolCall: Bool
 
-    private var toolCallsStarted = 0
-    private var toolCallsWithArguments = Set<Int>()
     private var droppingExtraToolCalls = false
     private var completionTokens = 0
     private var reasoningTokens = 0
@@ -42,6 +48,20 @@ final class ChatCompletionRun {
                   parseReasoning: prompt.outputMayStartWithReasoning)
     }
 
+    /// The forced call of `tool_choice` (placed after the reasoning when the answer may open with `<think>`).
+    static func forcedToolCall(_ text: String?, tokenizer: Tokenizer, afterReasoning: Bool) -> ForcedToolCall? {
+        guard let text else { return nil }
+        let tokens = tokenizer.encode(text)
+        guard !tokens.isEmpty else { return nil }
+        guard afterReasoning, let open = tokenizer.id(forToken: "<think>"), let close = tokenizer.id(forToken: "</think>"),
+              let callOpen = tokenizer.id(forToken: "<tool_call>") else {
+            return ForcedToolCall(tokens: tokens)
+        }
+        let leading = ["\n", "\n\n"].map { tokenizer.encode($0) }.filter { $0.count == 1 }.map { $0[0] }
+        return ForcedToolCall(tokens: tokens, reasoning: .init(open: open, close: close, toolCallOpen: callOpen,
+                                                               leading: Set(leading)))
+    }
+
     /// - Parameters:
     ///   - tools: the rendered tools (tool calls are parsed only when given).
     ///   - parseReasoning: whether the answer may open with `<think>`.
@@ -52,10 +72,12 @@ final class ChatCompletionRun {
         let room = model.contextSize - promptTokens.count
         job = GenerationJob(promptTokens: promptTokens, sampling: options.sampling,
                             maxNewTokens: min(options.maxTokens ?? room, room), stopTokenIDs: model.stopTokenIDs,
-                            forcedPrefix: options.forcedToolCall.map { model.tokenizer.encode($0) } ?? [])
+                            forcedToolCall: rawText ? nil : ChatCompletionRun.forcedToolCall(
+                                options.forcedToolCall, tokenizer: model.tokenizer, afterReasoning: parseReasoning))
         pipeline = CompletionTextPipeline(tokenizer: model.tokenizer, stopStrings: options.stop, tools: tools,
                                           parseReasoning: parseReasoning, rawText: rawText)
         parallelToolCalls = options.parallelToolCalls
+        forcesToolCall = options.forcedToolCall != nil && !rawText
     }
 
     /// Queues the generation; throws a 503 `APIError` when the queue is full or the server is stopping.
@@ -104,28 +126,46 @@ final class ChatCompletionRun {
         }
         if finishCause == .cancelled && isClientGone() { return nil }
 
-        var tail = filter(pipeline.finish())
-        for index in 0..<toolCallsStarted where !toolCallsWithArguments.contains(index) {
-            tail.append(.toolCallArguments(index: index, fragment: "{}"))
-        }
+        let tail = filter(pipeline.finish())
         if !tail.isEmpty && !deliver(tail) { return nil }
 
-        let reason: String
-        if finishCause == .length && !pipeline.hitStopString {
-            reason = "length"
-        } else if toolCallsStarted > 0 {
-            reason = "tool_calls"
-        } else {
-            reason = "stop"
+        // With parallel_tool_calls false only the first call counts (later ones were dropped).
+        let callLimit = parallelToolCalls ? Int.max : 1
+        let completed = min(pipeline.completedToolCalls, callLimit)
+        let cutOff = pipeline.cutOffToolCallIndex.flatMap { $0 < callLimit ? $0 : nil }
+        let cutByLength = finishCause == .length && !pipeline.hitStopString
+        let reason = ChatCompletionRun.finishReason(completedCalls: completed, cutOffCall: cutOff != nil,
+                                                    cutByLength: cutByLength)
+        if forcesToolCall && completed == 0 && !cutByLength && !pipeline.hitStopString {
+            throw APIError(status: 500, message: "tool_choice asked for a tool call, but the model's output did not "
+                + "contain a complete one (no call was returned).", code: "tool_call_not_produced")
         }
         return CompletionSummary(finishReason: reason, promptTokens: job.promptTokens.count,
                                  completionTokens: completionTokens, cachedTokens: job.cachedPromptTokens,
                                  reasoningTokens: reasoningTokens, matchedStopString: pipeline.matchedStopString,
-                                 calledTools: toolCallsStarted > 0)
+                                 completedToolCalls: completed, cutOffToolCall: cutOff)
     }
 
-    /// Drops calls after the first when `parallel_tool_calls` is false (and stops generation there);
-    /// notes which calls received argument text.
+    /// protocol.md §7.6: `tool_calls` whenever a call was completely parsed — unless `max_tokens` cut off a call
+    /// that had begun (its start was streamed), which is `length`; otherwise `length` when `max_tokens` (or the
+    /// context) ended the output, else `stop`.
+    static func finishReason(completedCalls: Int, cutOffCall: Bool, cutByLength: Bool) -> String {
+        if completedCalls > 0 && !(cutByLength && cutOffCall) { return "tool_calls" }
+        return cutByLength ? "length" : "stop"
+    }
+
+    /// The deltas of a whole (non-streaming) answer without the cut-off call: only completed calls are calls.
+    static func completeCalls(_ deltas: [OutputDelta], summary: CompletionSummary) -> [OutputDelta] {
+        guard let cut = summary.cutOffToolCall else { return deltas }
+        return deltas.filter {
+            switch $0 {
+            case let .toolCallStart(index, _, _), let .toolCallArguments(index, _): return index != cut
+            case .reasoning, .content: return true
+            }
+        }
+    }
+
+    /// Drops calls after the first when `parallel_tool_calls` is false (and stops generation there).
     private func filter(_ deltas: [OutputDelta]) -> [OutputDelta] {
         var kept: [OutputDelta] = []
         for delta in deltas {
@@ -133,11 +173,9 @@ final class ChatCompletionRun {
             case let .toolCallStart(index, _, _):
                 if !parallelToolCalls && index >= 1 { droppingExtraToolCalls = true }
                 if droppingExtraToolCalls { continue }
-                toolCallsStarted = max(toolCallsStarted, index + 1)
                 kept.append(delta)
-            case let .toolCallArguments(index, fragment):
+            case let .toolCallArguments(index, _):
                 if !parallelToolCalls && index >= 1 { continue }
-                if !fragment.isEmpty { toolCallsWithArguments.insert(index) }
                 kept.append(delta)
             case .reasoning, .content:
                 if droppingExtraToolCalls { continue }

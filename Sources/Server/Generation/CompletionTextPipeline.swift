@@ -13,8 +13,16 @@ struct CompletionTextPipeline {
         // Special tokens stay in the text: `<think>` and `<tool_call>` are how the parser sees structure.
         decoder = tokenizer.makeStreamingDecoder(skipSpecialTokens: false)
         stops = StopStringMatcher(stops: stopStrings)
-        parser = rawText ? nil : GLMOutputParser(tools: tools, parseReasoning: parseReasoning, parseToolCalls: tools != nil)
+        // A call cut off (max_tokens, a stop) is never completed: it is not a call (protocol.md §7.6).
+        parser = rawText ? nil : GLMOutputParser(tools: tools, parseReasoning: parseReasoning, parseToolCalls: tools != nil,
+                                                 cutOffToolCalls: .leftOpen)
     }
+
+    /// Tool calls closed by `</tool_call>` so far.
+    var completedToolCalls: Int { parser?.completedToolCallCount ?? 0 }
+
+    /// The index of a call whose start was sent but that the end of the text cut off (after `finish`).
+    var cutOffToolCallIndex: Int? { parser?.cutOffToolCallIndex }
 
     /// Whether a stop string has been reached (nothing more will be produced).
     var hitStopString: Bool { stops.isStopped }

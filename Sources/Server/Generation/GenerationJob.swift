@@ -24,9 +24,9 @@ public final class GenerationJob: @unchecked Sendable {
     /// Upper bound on generated tokens (the worker also stops when the context is full).
     public let maxNewTokens: Int
     public let stopTokenIDs: Set<Int>
-    /// Tokens the answer must begin with (e.g. `<tool_call>` for `tool_choice: "required"`); they are emitted
-    /// as generated tokens before sampling takes over.
-    public let forcedPrefix: [Int]
+    /// A tool call the answer must contain (`tool_choice` `"required"` or named), placed by `ToolCallForcer`;
+    /// its tokens are emitted as generated tokens.
+    public let forcedToolCall: ForcedToolCall?
 
     private let condition = NSCondition()
     private var events: [GenerationEvent] = []
@@ -34,8 +34,8 @@ public final class GenerationJob: @unchecked Sendable {
     private var reusedPrefix = 0
 
     public init(promptTokens: [Int], sampling: SamplingParameters, maxNewTokens: Int, stopTokenIDs: Set<Int>,
-                forcedPrefix: [Int] = []) {
-        self.forcedPrefix = forcedPrefix
+                forcedToolCall: ForcedToolCall? = nil) {
+        self.forcedToolCall = forcedToolCall
         self.promptTokens = promptTokens
         self.sampling = sampling
         self.maxNewTokens = maxNewTokens

@@ -224,8 +224,8 @@ public final class GenerationScheduler: @unchecked Sendable {
         }
 
         defer { generation.stats.decodeSeconds += Date().timeIntervalSince(started) }
-        let forced = generation.stats.generatedTokens < job.forcedPrefix.count
-        let token = forced ? job.forcedPrefix[generation.stats.generatedTokens] : generation.sampler.sample(generation.logits)
+        let (token, forced) = generation.forcer.next(sample: { generation.sampler.sample(generation.logits) },
+                                                     isStop: { job.stopTokenIDs.contains($0) })
         if !forced && job.stopTokenIDs.contains(token) { return .stopToken }
         generation.sampler.accept(token)
         job.emit(.token(token))

@@ -26,6 +26,7 @@ final class ActiveGeneration {
     var position = 0
     var logits: [Float] = []
     var sampler: Sampler
+    var forcer: ToolCallForcer
     var stats = GenerationStatistics()
     var isDone = false
 
@@ -33,6 +34,7 @@ final class ActiveGeneration {
         self.job = job
         self.slot = slot
         self.sampler = Sampler(parameters: job.sampling)
+        self.forcer = ToolCallForcer(job.forcedToolCall)
     }
 }
 

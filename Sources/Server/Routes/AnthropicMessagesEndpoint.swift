@@ -49,7 +49,8 @@ struct AnthropicMessagesEndpoint {
             throw AnthropicError(type: "api_error", message: error.message)
         }
         guard let summary else { throw AnthropicError(type: "api_error", message: "the request was cancelled") }
-        let message = AnthropicResponseBuilder.message(model: anthropic.model, deltas: deltas,
+        let message = AnthropicResponseBuilder.message(model: anthropic.model,
+                                                       deltas: ChatCompletionRun.completeCalls(deltas, summary: summary),
                                                        stop: AnthropicMessagesEndpoint.stop(summary),
                                                        usage: AnthropicMessagesEndpoint.usage(summary))
         return .response(.json(message.serialized()))

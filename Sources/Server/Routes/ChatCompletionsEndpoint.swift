@@ -42,7 +42,8 @@ struct ChatCompletionsEndpoint {
         guard let summary else {
             throw APIError(status: 503, message: "The request was cancelled.", code: "cancelled")
         }
-        return .response(.json(encoder.completion(deltas: deltas, summary: summary)))
+        return .response(.json(encoder.completion(deltas: ChatCompletionRun.completeCalls(deltas, summary: summary),
+                                                  summary: summary)))
     }
 
     private static func stream(_ run: ChatCompletionRun, encoder: ChatCompletionEncoder, includeUsage: Bool,

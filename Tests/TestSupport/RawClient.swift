@@ -3,21 +3,22 @@ import Foundation
 @preconcurrency import Glibc
 #endif
 
+/// Shared by HTTPTests and ServerTests.
 /// A minimal blocking HTTP client on a raw socket, so tests control every byte sent.
-final class RawClient {
-    let fd: Int32
+public final class RawClient {
+    public let fd: Int32
     private var buffer: [UInt8] = []
 
-    struct Response {
-        var status: Int
-        var headers: [String: String]   // lower-cased names
-        var body: Data
-        var text: String { String(decoding: body, as: UTF8.self) }
+    public struct Response {
+        public var status: Int
+        public var headers: [String: String]   // lower-cased names
+        public var body: Data
+        public var text: String { String(decoding: body, as: UTF8.self) }
     }
 
-    enum ClientError: Error { case connect, closed, timedOut, malformed(String) }
+    public enum ClientError: Error { case connect, closed, timedOut, malformed(String) }
 
-    init(port: Int) throws {
+    public init(port: Int) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -33,13 +34,13 @@ final class RawClient {
 
     deinit { Glibc.close(fd) }
 
-    func close() { shutdown(fd, Int32(SHUT_RDWR)) }
+    public func close() { shutdown(fd, Int32(SHUT_RDWR)) }
 
     @discardableResult
-    func send(_ text: String) -> Bool { send(Data(text.utf8)) }
+    public func send(_ text: String) -> Bool { send(Data(text.utf8)) }
 
     @discardableResult
-    func send(_ data: Data) -> Bool {
+    public func send(_ data: Data) -> Bool {
         data.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
@@ -63,7 +64,7 @@ final class RawClient {
         return true
     }
 
-    func readLine(timeout: TimeInterval = 20) throws -> String {
+    public func readLine(timeout: TimeInterval = 20) throws -> String {
         while true {
             if let i = buffer.firstIndex(of: 10) {
                 var line = Array(buffer[..<i])
@@ -75,7 +76,7 @@ final class RawClient {
         }
     }
 
-    func readBytes(_ count: Int, timeout: TimeInterval = 20) throws -> [UInt8] {
+    public func readBytes(_ count: Int, timeout: TimeInterval = 20) throws -> [UInt8] {
         while buffer.count < count {
             guard try fill(timeout: timeout) else { throw ClientError.closed }
         }
@@ -85,13 +86,13 @@ final class RawClient {
     }
 
     /// True if the server closed the connection (reads EOF) within `timeout`.
-    func isClosedByServer(timeout: TimeInterval = 20) -> Bool {
+    public func isClosedByServer(timeout: TimeInterval = 20) -> Bool {
         do {
             while true { if try !fill(timeout: timeout) { return true } }
         } catch { return false }
     }
 
-    func readHead(timeout: TimeInterval = 20) throws -> (status: Int, headers: [String: String]) {
+    public func readHead(timeout: TimeInterval = 20) throws -> (status: Int, headers: [String: String]) {
         var statusLine = try readLine(timeout: timeout)
         while statusLine.hasPrefix("HTTP/1.1 100") {      // skip interim responses
             _ = try readLine(timeout: timeout)
@@ -110,7 +111,7 @@ final class RawClient {
     }
 
     /// Reads one chunk of a chunked body; nil at the last (empty) chunk.
-    func readChunk(timeout: TimeInterval = 20) throws -> Data? {
+    public func readChunk(timeout: TimeInterval = 20) throws -> Data? {
         let sizeLine = try readLine(timeout: timeout)
         guard let size = Int(sizeLine, radix: 16) else { throw ClientError.malformed(sizeLine) }
         if size == 0 {
@@ -122,7 +123,7 @@ final class RawClient {
         return Data(bytes)
     }
 
-    func readResponse(timeout: TimeInterval = 20) throws -> Response {
+    public func readResponse(timeout: TimeInterval = 20) throws -> Response {
         let (status, headers) = try readHead(timeout: timeout)
         var body = Data()
         if headers["transfer-encoding"] == "chunked" {
@@ -140,7 +141,7 @@ final class RawClient {
     }
 
     /// Sends a request with a body and reads the answer.
-    func request(_ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:]) throws -> Response {
+    public func request(_ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:]) throws -> Response {
         var text = "\(method) \(path) HTTP/1.1\r\nHost: localhost\r\n"
         for (name, value) in headers { text += "\(name): \(value)\r\n" }
         if let body { text += "Content-Length: \(body.utf8.count)\r\n" }
