@@ -1,5 +1,75 @@
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
-// Placeholder: the engine's hot loops (BF16/F32 matrix-vector, ...) live here.
-int ck_version(void);
+
+// Hot loops of the GLMServe engine. Weights are read in their checkpoint dtype (straight from the mmap);
+// activations and accumulation are f32. Every entry point picks an AVX-512 / AVX2 / plain implementation at
+// run time (cpuid), so one binary runs on any x86-64 (and the plain path on anything else).
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Weight element types understood by the kernels.
+typedef enum { CK_F32 = 0, CK_BF16 = 1, CK_F16 = 2, CK_F8E4M3 = 3 } ck_dtype;
+
+/// How an F8_E4M3 matrix is scaled: one f32 per output row ([rows, 1]) or one per 128×128 block.
+typedef enum { CK_SCALE_NONE = 0, CK_SCALE_ROW = 1, CK_SCALE_BLOCK128 = 2 } ck_scale_kind;
+
+/// A row-major weight matrix [rows, cols] (`y = x · Wᵀ`). `data` points into the mapped checkpoint.
+typedef struct {
+    const void *data;
+    const float *scale;      // f32 scales for CK_F8E4M3, else NULL
+    int64_t rows, cols;
+    int32_t dtype;           // ck_dtype
+    int32_t scale_kind;      // ck_scale_kind
+} ck_matrix;
+
+/// Instruction set picked by the dispatcher: 2 = AVX-512F, 1 = AVX2+FMA, 0 = plain C.
+int ck_isa(void);
+/// Force a lower instruction set (tests compare the paths); returns the level in force.
+int ck_set_isa(int level);
+
+// ---- thread pool (persistent pthreads, the caller participates) ----
+/// Starts the pool with `threads` threads in total (the caller counts as one). Idempotent; 0 = one per CPU.
+void ck_pool_start(int threads);
+int ck_pool_threads(void);
+typedef void (*ck_task_fn)(void *ctx, int64_t chunk, int thread);
+/// Runs fn(ctx, c, thread) for c in 0..<chunks on the pool and returns when all are done.
+void ck_parallel_for(int64_t chunks, ck_task_fn fn, void *ctx);
+
+// ---- linear layers ----
+/// y[t, r] = Σ_c W[r, c] · x[t, c] (+ bias[r]) for t < T; x is [T, ldx], y is [T, ldy]. Parallel over rows.
+/// Small T (≤ 8 per pass) streams every weight row once for all tokens; large T converts row tiles to f32 and
+/// calls OpenBLAS sgemm per tile (one tile per pool chunk).
+void ck_linear(const ck_matrix *w, const float *x, int64_t ldx, int64_t T, float *y, int64_t ldy,
+               const float *bias);
+/// One product of a batched call: y = x · Wᵀ (+ bias) for T tokens.
+typedef struct {
+    const ck_matrix *w;
+    const float *x;
+    int64_t ldx, T;
+    float *y;
+    int64_t ldy;
+    const float *bias;      // [rows] or NULL
+} ck_linear_task;
+/// Runs several independent products as one pool job (e.g. gate and up of every active expert), so a decode
+/// step pays one fork-join per stage instead of one per matrix.
+void ck_linear_many(const ck_linear_task *tasks, int64_t count);
+/// Same, single-threaded, rows [r0, r1) only, streaming path (used by tests and by fused callers).
+void ck_linear_rows(const ck_matrix *w, const float *x, int64_t ldx, int64_t T, float *y, int64_t ldy,
+                    int64_t r0, int64_t r1);
+/// Dequantises rows [r0, r1) of W into out ([(r1-r0), cols] f32).
+void ck_convert_rows(const ck_matrix *w, int64_t r0, int64_t r1, float *out);
+/// Row `r` of W as f32 (embedding lookup).
+void ck_row(const ck_matrix *w, int64_t r, float *out);
+
+// ---- attention ----
+/// Causal GQA attention for T new queries at positions start..start+T-1 over a cache holding
+/// positions 0..start+T-1. q: [T, nH*D]; kc, vc: [capacity, nKV*D]; ctx: [T, nH*D]. Softmax in f32.
+void ck_attention(const float *q, int64_t T, int64_t start, int64_t nH, int64_t nKV, int64_t D,
+                  const float *kc, const float *vc, float *ctx, float scale);
+
+#ifdef __cplusplus
+}
+#endif

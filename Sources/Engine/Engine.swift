@@ -1,1 +1,0 @@
-// Engine module placeholder; replaced by the module's real sources.

@@ -1,0 +1,181 @@
+import CKernels
+import COpenBLAS
+import Foundation
+import SafeTensors
+
+/// A loaded GLM-4.5 / 4.6 / 4.5-Air checkpoint, ready to score tokens.
+/// Not reentrant: one caller at a time (the server serialises its calls).
+public final class GLMModel: @unchecked Sendable {
+    public let config: ModelConfig
+    public let directory: URL
+    let checkpoint: Checkpoint
+    let model: Transformer
+    /// Tensor bytes per dtype name of the weights the engine uses (e.g. ["BF16": …, "F32": …]).
+    public let bytesByDType: [String: Int]
+    /// Tensors the engine loaded and checked.
+    public let tensorCount: Int
+
+    /// Threads of the engine's pool (the first `load` in a process fixes the count).
+    public var threads: Int { Int(ck_pool_threads()) }
+
+    /// Bytes of weight data the engine uses (read in place from the mapped files).
+    public var weightBytes: Int { bytesByDType.values.reduce(0, +) }
+
+    /// Weight bytes one decoded token reads: every attention and dense matrix, the router, `num_experts_per_tok`
+    /// routed experts and the shared expert of each MoE layer, `lm_head` and one embedding row (not the MTP layer).
+    /// Decode speed is bounded by this divided by the memory bandwidth.
+    public var activeWeightBytesPerToken: Int { model.activeWeightBytesPerToken }
+
+    public enum LogitsSelection: Sendable { case last, all }
+
+    /// Opens the checkpoint in `directory`, checks every tensor against `config.json` and starts the thread pool
+    /// (`threads` in total, default one per CPU). With `populate`, every weight page is faulted in while loading
+    /// (`MAP_POPULATE`) instead of during the first forward passes.
+    public static func load(from directory: URL, threads: Int? = nil, populate: Bool = false,
+                            progress: ((LoadProgress) -> Void)? = nil) throws -> GLMModel {
+        let config = try ModelConfig.load(from: directory)
+        let checkpoint: Checkpoint
+        do { checkpoint = try Checkpoint(directory: directory, populate: populate) } catch let error as SafeTensorsError {
+            throw EngineError.checkpoint(error.description)
+        }
+        ck_pool_start(Int32(threads ?? 0))
+        openblas_set_num_threads(1)     // the pool drives the cores; each GEMM tile runs single-threaded
+        return try GLMModel(config: config, directory: directory, checkpoint: checkpoint, progress: progress)
+    }
+
+    private init(config: ModelConfig, directory: URL, checkpoint: Checkpoint,
+                 progress: ((LoadProgress) -> Void)?) throws {
+        self.config = config
+        self.directory = directory
+        self.checkpoint = checkpoint
+        let hasMTP = config.numNextnPredictLayers > 0
+            && checkpoint.tensorNames.contains { $0.hasPrefix("model.layers.\(config.numHiddenLayers).") }
+        let loader = WeightLoader(checkpoint: checkpoint,
+                                  tensorsTotal: Self.expectedTensorCount(config, checkpoint: checkpoint, mtp: hasMTP),
+                                  progress: progress)
+        model = try Self.build(config, loader: loader, mtp: hasMTP)
+        bytesByDType = loader.bytesByDType
+        tensorCount = loader.tensorsLoaded
+    }
+
+    /// A KV cache for up to `capacity` positions (clamped to `1 ... max_position_embeddings`).
+    public func makeCache(capacity: Int) -> KVCache {
+        KVCache(layers: config.numHiddenLayers, width: config.numKeyValueHeads * config.headDim,
+                capacity: min(max(capacity, 1), config.maxPositionEmbeddings))
+    }
+
+    /// Runs `tokens` at positions `cache.count ..< cache.count + tokens.count`, appends their K/V to `cache` and
+    /// returns row-major logits: 1×vocab for `.last`, tokens.count×vocab for `.all`.
+    /// Throws if the cache is full, the cache belongs to another model shape, or an id is out of range.
+    public func forward(_ tokens: [Int32], cache: KVCache, logits: LogitsSelection = .last) throws -> [Float] {
+        try forward(batch: [ForwardRequest(tokens: tokens, cache: cache, logits: logits)])[0]
+    }
+
+    /// One sequence of a batched forward: new tokens for one cache.
+    public struct ForwardRequest {
+        public let tokens: [Int32]
+        public let cache: KVCache
+        public let logits: LogitsSelection
+        public init(tokens: [Int32], cache: KVCache, logits: LogitsSelection = .last) {
+            self.tokens = tokens
+            self.cache = cache
+            self.logits = logits
+        }
+    }
+
+    /// Several sequences (each with its own cache) in one pass: every weight matrix is streamed once for all of
+    /// them, so e.g. one decode token for each of 4 concurrent requests costs little more than one. Results are
+    /// in request order and equal (to float rounding) what separate `forward` calls give. Nothing is run and no
+    /// cache changes if any request is invalid; every request needs its own cache.
+    public func forward(batch: [ForwardRequest]) throws -> [[Float]] {
+        try forward(batch: batch, trace: nil).map(\.logits)
+    }
+
+    /// `forward` that also returns the post-final-norm hidden states of the rows whose logits it returns
+    /// (`[rows, hidden_size]`): what `lm_head` and the MTP layer consume.
+    public func forwardWithHidden(_ tokens: [Int32], cache: KVCache,
+                                  logits: LogitsSelection = .last) throws -> (logits: [Float], hidden: [Float]) {
+        try forward(batch: [ForwardRequest(tokens: tokens, cache: cache, logits: logits)], trace: nil)[0]
+    }
+
+    func forward(batch: [ForwardRequest], trace: Trace?) throws -> [(logits: [Float], hidden: [Float])] {
+        guard !batch.isEmpty else { throw EngineError.invalidArgument("forward needs at least one request") }
+        var seen = Set<ObjectIdentifier>()
+        for request in batch {
+            let cache = request.cache
+            guard !request.tokens.isEmpty else { throw EngineError.invalidArgument("forward needs at least one token") }
+            guard seen.insert(ObjectIdentifier(cache)).inserted else {
+                throw EngineError.invalidArgument("a batched forward got the same KV cache twice")
+            }
+            guard !cache.isMTP, cache.layers == config.numHiddenLayers, cache.width == config.numKeyValueHeads * config.headDim else {
+                throw EngineError.invalidArgument("the KV cache was made for a different model")
+            }
+            for id in request.tokens where id < 0 || Int(id) >= config.vocabSize {
+                throw EngineError.tokenOutOfRange(id: id, vocabSize: config.vocabSize)
+            }
+            guard cache.count + request.tokens.count <= cache.capacity else {
+                throw EngineError.cacheFull(count: cache.count, adding: request.tokens.count, capacity: cache.capacity)
+            }
+        }
+        let hidden = model.hiddenStates(batch.map { ($0.tokens, $0.cache) }, trace: trace)
+        // lm_head only on the rows whose logits were asked for, all in one pass.
+        let H = config.hiddenSize
+        var selected: [Float] = []
+        var counts: [Int] = []
+        var row = 0
+        for request in batch {
+            let n = request.tokens.count
+            let first = request.logits == .last ? row + n - 1 : row
+            selected += hidden[first * H ..< (row + n) * H]
+            counts.append(row + n - first)
+            row += n
+        }
+        let logits = linear(model.lmHead, selected, tokens: counts.reduce(0, +))
+        let V = config.vocabSize
+        var results: [(logits: [Float], hidden: [Float])] = []
+        var start = 0
+        for count in counts {
+            results.append((Array(logits[start * V ..< (start + count) * V]), Array(selected[start * H ..< (start + count) * H])))
+            start += count
+        }
+        return results
+    }
+
+    // MARK: multi-token prediction
+
+    /// Whether the checkpoint has the MTP layer (`model.layers.{num_hidden_layers}`).
+    public var hasMTP: Bool { model.mtp != nil }
+
+    /// A one-layer KV cache for the MTP layer.
+    public func makeMTPCache(capacity: Int) -> KVCache {
+        KVCache(layers: 1, width: config.numKeyValueHeads * config.headDim,
+                capacity: min(max(capacity, 1), config.maxPositionEmbeddings), isMTP: true)
+    }
+
+    /// Runs the MTP layer (model-spec §4.4) on rows `i = 0 ..< tokens.count` at positions `cache.count + i` of the
+    /// MTP cache: row `i` pairs token `tokens[i]` with `hidden[i]`, the main model's post-norm hidden state of the
+    /// token before it (from `forwardWithHidden`), and its logits predict the token after `tokens[i]`.
+    /// `zeroEmbeddingAtPositionZero` selects vLLM's variant (the embedding at position 0 is zero); the default is
+    /// SGLang's / transformers' / llama.cpp's. Returns logits `[T, V]` and the layer output before
+    /// `shared_head.norm` `[T, H]`.
+    public func mtpForward(_ tokens: [Int32], hidden: [Float], cache: KVCache,
+                           zeroEmbeddingAtPositionZero: Bool = false) throws -> (logits: [Float], output: [Float]) {
+        guard let mtp = model.mtp else {
+            throw EngineError.invalidArgument("\(directory.lastPathComponent) has no MTP layer (model.layers.\(config.numHiddenLayers))")
+        }
+        guard !tokens.isEmpty, hidden.count == tokens.count * config.hiddenSize else {
+            throw EngineError.invalidArgument("mtpForward needs one hidden row of \(config.hiddenSize) values per token")
+        }
+        guard cache.isMTP, cache.width == config.numKeyValueHeads * config.headDim else {
+            throw EngineError.invalidArgument("mtpForward needs a cache from makeMTPCache")
+        }
+        for id in tokens where id < 0 || Int(id) >= config.vocabSize {
+            throw EngineError.tokenOutOfRange(id: id, vocabSize: config.vocabSize)
+        }
+        guard cache.count + tokens.count <= cache.capacity else {
+            throw EngineError.cacheFull(count: cache.count, adding: tokens.count, capacity: cache.capacity)
+        }
+        return model.mtp(mtp, tokens: tokens, hidden: hidden, cache: cache,
+                         zeroEmbeddingAtPositionZero: zeroEmbeddingAtPositionZero)
+    }
+}

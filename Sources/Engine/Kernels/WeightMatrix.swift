@@ -1,0 +1,110 @@
+import CKernels
+
+/// Owns a block of f32 values at a stable address (FP8 scales handed to C kernels).
+final class FloatStorage {
+    let pointer: UnsafeMutablePointer<Float>
+    let count: Int
+    init(_ values: [Float]) {
+        count = values.count
+        pointer = .allocate(capacity: max(values.count, 1))
+        values.withUnsafeBufferPointer { if let base = $0.baseAddress { pointer.initialize(from: base, count: values.count) } }
+    }
+    deinit { pointer.deallocate() }
+}
+
+/// A weight matrix `[rows, cols]` kept in its checkpoint dtype, read in place from the mapped file.
+/// `y = x · Wᵀ` is computed by the C kernels, which convert each element to f32 in registers.
+struct WeightMatrix {
+    let name: String
+    let rows: Int
+    let cols: Int
+    let dtype: ck_dtype
+    fileprivate(set) var raw: ck_matrix
+    /// Keeps the FP8 scales alive while `raw.scale` points at them.
+    private let scales: FloatStorage?
+
+    init(name: String, rows: Int, cols: Int, dtype: ck_dtype, data: UnsafeRawPointer,
+         scales: FloatStorage? = nil, scaleKind: ck_scale_kind = CK_SCALE_NONE) {
+        self.name = name
+        self.rows = rows
+        self.cols = cols
+        self.dtype = dtype
+        self.scales = scales
+        raw = ck_matrix(data: data, scale: scales.map { UnsafePointer($0.pointer) }, rows: Int64(rows),
+                        cols: Int64(cols), dtype: Int32(dtype.rawValue), scale_kind: Int32(scaleKind.rawValue))
+    }
+
+    /// Bytes of weight data (without scales).
+    var byteCount: Int { rows * cols * Self.elementSize(dtype) }
+
+    static func elementSize(_ dtype: ck_dtype) -> Int {
+        switch dtype {
+        case CK_F32: return 4
+        case CK_BF16, CK_F16: return 2
+        default: return 1
+        }
+    }
+
+    /// Row `r` as f32 (embedding lookup).
+    func row(_ r: Int, into out: UnsafeMutablePointer<Float>) {
+        withUnsafePointer(to: raw) { ck_row($0, Int64(r), out) }
+    }
+}
+
+/// `y = x · Wᵀ (+ bias)` for `tokens` rows of `x` (`[tokens, w.cols]`), giving `[tokens, w.rows]`.
+func linear(_ w: WeightMatrix, _ x: [Float], tokens: Int, bias: [Float]? = nil) -> [Float] {
+    precondition(x.count == tokens * w.cols, "linear \(w.name): input has \(x.count) values, expected \(tokens)×\(w.cols)")
+    return [Float](unsafeUninitializedCapacity: tokens * w.rows) { y, initialized in
+        x.withUnsafeBufferPointer { xp in
+            withUnsafePointer(to: w.raw) { wp in
+                if let bias {
+                    bias.withUnsafeBufferPointer { bp in
+                        ck_linear(wp, xp.baseAddress, Int64(w.cols), Int64(tokens), y.baseAddress, Int64(w.rows), bp.baseAddress)
+                    }
+                } else {
+                    ck_linear(wp, xp.baseAddress, Int64(w.cols), Int64(tokens), y.baseAddress, Int64(w.rows), nil)
+                }
+            }
+        }
+        initialized = tokens * w.rows
+    }
+}
+
+/// Several independent products `x_i · W_iᵀ (+ b_i)` run as one pool job (one fork-join for all of them).
+/// Returns the outputs in the order of `calls`.
+func linearBatch(_ calls: [(weight: WeightMatrix, input: [Float], tokens: Int, bias: [Float]?)]) -> [[Float]] {
+    let n = calls.count
+    let inputCount = calls.reduce(0) { $0 + $1.input.count }
+    let outputCount = calls.reduce(0) { $0 + $1.tokens * $1.weight.rows }
+    let biasCount = calls.reduce(0) { $0 + ($1.bias?.count ?? 0) }
+    let inputs = UnsafeMutablePointer<Float>.allocate(capacity: max(inputCount, 1))
+    let outputs = UnsafeMutablePointer<Float>.allocate(capacity: max(outputCount, 1))
+    let biases = UnsafeMutablePointer<Float>.allocate(capacity: max(biasCount, 1))
+    let matrices = UnsafeMutablePointer<ck_matrix>.allocate(capacity: max(n, 1))
+    let tasks = UnsafeMutablePointer<ck_linear_task>.allocate(capacity: max(n, 1))
+    defer {
+        inputs.deallocate(); outputs.deallocate(); biases.deallocate(); matrices.deallocate(); tasks.deallocate()
+    }
+    var inOffset = 0, outOffset = 0, biasOffset = 0
+    var outputRanges: [Range<Int>] = []
+    for (i, call) in calls.enumerated() {
+        precondition(call.input.count == call.tokens * call.weight.cols, "linearBatch \(call.weight.name): input size")
+        call.input.withUnsafeBufferPointer { (inputs + inOffset).initialize(from: $0.baseAddress!, count: $0.count) }
+        (matrices + i).initialize(to: call.weight.raw)
+        var biasPointer: UnsafePointer<Float>?
+        if let bias = call.bias {
+            bias.withUnsafeBufferPointer { (biases + biasOffset).initialize(from: $0.baseAddress!, count: $0.count) }
+            biasPointer = UnsafePointer(biases + biasOffset)
+            biasOffset += bias.count
+        }
+        let outCount = call.tokens * call.weight.rows
+        (tasks + i).initialize(to: ck_linear_task(w: matrices + i, x: inputs + inOffset, ldx: Int64(call.weight.cols),
+                                                   T: Int64(call.tokens), y: outputs + outOffset,
+                                                   ldy: Int64(call.weight.rows), bias: biasPointer))
+        outputRanges.append(outOffset ..< outOffset + outCount)
+        inOffset += call.input.count
+        outOffset += outCount
+    }
+    ck_linear_many(tasks, Int64(n))
+    return outputRanges.map { Array(UnsafeBufferPointer(start: outputs + $0.lowerBound, count: $0.count)) }
+}

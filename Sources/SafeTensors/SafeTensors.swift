@@ -1,1 +1,0 @@
-// SafeTensors module placeholder; replaced by the module's real sources.

@@ -1,6 +1,0 @@
-import XCTest
-@testable import Engine
-
-final class EnginePlaceholderTests: XCTestCase {
-    func testModuleLinks() { XCTAssertTrue(true) }
-}

@@ -1,0 +1,125 @@
+import CKernels
+import Foundation
+import SafeTensors
+import XCTest
+@testable import Engine
+
+/// The C linear kernels on every instruction-set path, dtype, token count and awkward width, against float64.
+final class KernelTests: XCTestCase {
+    private func check(dtype: ck_dtype, rows: Int, cols: Int, tokens: Int, isa: Int32, seed: UInt64,
+                       blockScales: Bool = false) {
+        var rng = SeededRandom(seed: seed)
+        let values = rng.normals(rows * cols, std: 1)
+        let x = rng.normals(tokens * cols, std: 1)
+        var bytes: [UInt8] = []
+        var exact: [Double] = []           // the weights as the kernel must see them
+        var scales: [Float] = []
+        switch dtype {
+        case CK_BF16:
+            for v in values {
+                let b = FloatEncoding.bf16(v)
+                bytes += [UInt8(b & 0xff), UInt8(b >> 8)]
+                exact.append(Double(Float(bitPattern: UInt32(b) << 16)))
+            }
+        case CK_F16:
+            for v in values {
+                let h = Float16(v)
+                bytes += [UInt8(h.bitPattern & 0xff), UInt8(h.bitPattern >> 8)]
+                exact.append(Double(Float(h)))
+            }
+        case CK_F8E4M3:
+            // Per-row scales, or one per 128×128 block; codes cycle through every finite value (subnormals too).
+            let gridCols = (cols + 127) / 128
+            let scaleCount = blockScales ? ((rows + 127) / 128) * gridCols : rows
+            for i in 0..<scaleCount { scales.append(Float(i + 1) / 64) }
+            for i in 0..<values.count {
+                let (code, value) = i % 3 == 0 ? F8.values[(i / 3 + Int(seed)) % F8.values.count]
+                                                : (F8.encode(values[i] * 8), 0)
+                bytes.append(code)
+                let decoded = i % 3 == 0 ? value : F8.table[Int(code)]
+                let r = i / cols, c = i % cols
+                let scale = blockScales ? scales[(r / 128) * gridCols + c / 128] : scales[r]
+                exact.append(Double(decoded) * Double(scale))
+            }
+        default:
+            for v in values { withUnsafeBytes(of: v) { bytes += $0 }; exact.append(Double(v)) }
+        }
+        let storage = scales.isEmpty ? nil : FloatStorage(scales)
+        let y: [Float] = bytes.withUnsafeBytes { raw in
+            let kind = storage == nil ? CK_SCALE_NONE : blockScales ? CK_SCALE_BLOCK128 : CK_SCALE_ROW
+            let w = WeightMatrix(name: "w", rows: rows, cols: cols, dtype: dtype, data: raw.baseAddress!,
+                                 scales: storage, scaleKind: kind)
+            return linear(w, x, tokens: tokens)
+        }
+        for t in 0..<tokens {
+            for r in 0..<rows {
+                var sum = 0.0, magnitude = 0.0
+                for c in 0..<cols {
+                    sum += exact[r * cols + c] * Double(x[t * cols + c])
+                    magnitude += abs(exact[r * cols + c] * Double(x[t * cols + c]))
+                }
+                let error = abs(Double(y[t * rows + r]) - sum)
+                XCTAssertLessThanOrEqual(error, 1e-6 * magnitude + 1e-6,
+                    "dtype \(dtype.rawValue) isa \(isa) \(rows)×\(cols) T=\(tokens) row \(r) token \(t)")
+                if error > 1e-6 * magnitude + 1e-6 { return }
+            }
+        }
+    }
+
+    func testEveryPathMatchesFloat64() {
+        let best = ck_isa()
+        defer { ck_set_isa(best) }
+        var seed: UInt64 = 1
+        for isa in Int32(0)...best {
+            XCTAssertEqual(ck_set_isa(isa), isa)
+            for dtype in [CK_F32, CK_BF16, CK_F16, CK_F8E4M3] {
+                for (rows, cols) in [(7, 37), (64, 100), (130, 33), (48, 128)] {
+                    for tokens in [1, 3, 8, 9, 20] {
+                        check(dtype: dtype, rows: rows, cols: cols, tokens: tokens, isa: isa, seed: seed)
+                        seed += 1
+                    }
+                }
+            }
+            for tokens in [1, 5, 17] {
+                check(dtype: CK_F8E4M3, rows: 260, cols: 300, tokens: tokens, isa: isa, seed: seed, blockScales: true)
+                check(dtype: CK_F8E4M3, rows: 136, cols: 384, tokens: tokens, isa: isa, seed: seed, blockScales: true)
+                seed += 1
+            }
+        }
+    }
+
+    func testBatchedCallsEqualSingleCalls() {
+        var rng = SeededRandom(seed: 99)
+        let a = rng.normals(300 * 64, std: 1), b = rng.normals(17 * 64, std: 1)
+        let x1 = rng.normals(64, std: 1), x3 = rng.normals(3 * 64, std: 1)
+        a.withUnsafeBytes { ra in
+            b.withUnsafeBytes { rb in
+                let wa = WeightMatrix(name: "a", rows: 300, cols: 64, dtype: CK_F32, data: ra.baseAddress!)
+                let wb = WeightMatrix(name: "b", rows: 17, cols: 64, dtype: CK_F32, data: rb.baseAddress!)
+                let bias = rng.normals(17, std: 1)
+                let batch = linearBatch([(wa, x1, 1, nil), (wb, x3, 3, bias), (wa, x3, 3, nil)])
+                XCTAssertEqual(batch[0], linear(wa, x1, tokens: 1))
+                XCTAssertEqual(batch[1], linear(wb, x3, tokens: 3, bias: bias))
+                XCTAssertEqual(batch[2], linear(wa, x3, tokens: 3))
+            }
+        }
+    }
+}
+
+/// The whole forward pass (linear and attention kernels) on every instruction-set path against a fixture.
+final class KernelPathForwardTests: XCTestCase {
+    func testFixtureLogitsOnEveryPath() throws {
+        let best = ck_isa()
+        defer { ck_set_isa(best) }
+        let model = try Fixtures.model("tiny-air-bf16")
+        let reference = try Fixtures.reference("tiny-air-bf16")
+        let ids = try reference.ints("s64.input_ids")
+        let expected = try reference.floats("s64.logits")
+        for isa in Int32(0)...best {
+            ck_set_isa(isa)
+            let logits = try model.forward(ids, cache: model.makeCache(capacity: ids.count), logits: .all)
+            let diff = maxAbsDifference(logits, expected)
+            XCTAssertLessThanOrEqual(diff, 1e-4, "isa \(isa): max |Δlogits| = \(diff)")
+        }
+    }
+}
