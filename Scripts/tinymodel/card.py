@@ -43,6 +43,7 @@ def write_card(folder, command):
     files = sorted(p for p in folder.iterdir() if p.is_file())
     size = sum(p.stat().st_size for p in files)
     args = training["args"]
+    command = f"{command} --steps {args['steps']} --code-fraction {args['code_fraction']}"
     tokens_seen = args["steps"] * args["batch"] * args["seq_len"]
     ho = ev["held_out"]
     t_on, t_off, th = ev["tool_calls_thinking_default"], ev["tool_calls_thinking_off"], ev["think_blocks"]

@@ -133,12 +133,40 @@ class Evaluator:
                 chosen = entry
             if entry["min_margin"] >= 0.05:
                 break
+        chosen["mtp_greedy"] = self.simulate_mtp_greedy(chosen["prompt_ids"], chosen["greedy_ids"])
         chosen.update({"steps": steps, "eos_stopping": False,
                        "how": "transformers 5.23.0 Glm4MoeForCausalLM loaded from the BF16 files in float32; full "
                               "forward over the whole sequence at each step, argmax of the last position's logits, "
                               "no EOS stopping, no BOS added (prompt ids = tokenizer.encode(prompt, "
                               "add_special_tokens=False))"})
         return chosen
+
+    @torch.no_grad()
+    def simulate_mtp_greedy(self, prompt, out):
+        """Greedy decoding with one MTP draft per step, as the engine's generateGreedyWithMTP schedules it: the
+        draft for the token after x = seq[p] is the MTP row p-1 (hN_{p-1}, t_p); an accepted draft also emits the
+        bonus token. Returns the drafts proposed and accepted while emitting len(out) tokens."""
+        seq = list(prompt) + list(out)
+        _, mtp = self.forward(seq)
+        top = mtp[0].topk(2, dim=-1)
+        p, emitted, drafted, accepted, margins = len(prompt), 1, 0, 0, []
+        while emitted < len(out):
+            drafted += 1
+            draft = int(top.indices[p - 1, 0])
+            margins.append(float(top.values[p - 1, 0] - top.values[p - 1, 1]))
+            if draft == seq[p + 1]:
+                accepted += 1
+                emitted += 1
+                if emitted == len(out):
+                    break
+                emitted += 1
+                p += 2
+            else:
+                emitted += 1
+                p += 1
+        return {"max_tokens": len(out), "drafted": drafted, "accepted": accepted,
+                "min_draft_margin": round(min(margins), 4) if margins else None,
+                "how": "MTP rows i pair the main model's post-norm hidden state at i with token i+1 (no masking)"}
 
     def python_sample(self, max_new=96):
         ids = self.tok.encode(PYTHON_PROMPT, add_special_tokens=False)
