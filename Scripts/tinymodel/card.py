@@ -83,7 +83,7 @@ the MTP layer {counts['mtp']:,} (it shares `model.embed_tokens` and `lm_head`, a
 the main model: about {counts['active_main_per_token']:,}. Weights are BF16 on disk except
 `mlp.gate.e_score_correction_bias` (F32, as in the release).
 
-## Files ({size / 1e6:.1f} MB)
+## Files ({size / 1e6:.1f} MB besides this README)
 
 | file | bytes |
 |---|---|
@@ -155,7 +155,8 @@ All measured on the saved BF16 files re-loaded in float32 by transformers 5.23.0
 
 A tool call counts when the greedy output (up to 160 tokens, stopping at an eos id), after the reasoning is split off,
 contains `<tool_call>NAME\\n(<arg_key>K</arg_key>\\n<arg_value>V</arg_value>\\n)*</tool_call>` naming one of the
-request's tools — what the server's parser accepts.
+request's tools — what the server's parser accepts. The calls are well formed but their arguments are not copied
+from the request (the model has not learnt copying at this training budget), and its arithmetic is mostly wrong.
 
 Greedy completion of a Python prompt (96 tokens, no stopping):
 
