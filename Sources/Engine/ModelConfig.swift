@@ -46,6 +46,15 @@ public struct ModelConfig: Decodable, Sendable, Equatable {
     /// A layer is MoE exactly when its index is at least `first_k_dense_replace`.
     public func isMoELayer(_ layer: Int) -> Bool { layer >= firstKDenseReplace }
 
+    /// Throws `EngineError.contextTooLong` unless `promptTokens + newTokens` positions fit in
+    /// `max_position_embeddings`; callers check this before loading the weights.
+    public func checkContext(promptTokens: Int, newTokens: Int) throws {
+        let (total, overflow) = promptTokens.addingReportingOverflow(newTokens)
+        guard !overflow, total <= maxPositionEmbeddings else {
+            throw EngineError.contextTooLong(promptTokens: promptTokens, newTokens: newTokens, limit: maxPositionEmbeddings)
+        }
+    }
+
     /// Reads and validates `directory/config.json`.
     public static func load(from directory: URL) throws -> ModelConfig {
         let url = directory.appendingPathComponent("config.json")

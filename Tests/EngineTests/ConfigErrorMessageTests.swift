@@ -62,3 +62,22 @@ final class ConfigErrorMessageTests: XCTestCase {
         }
     }
 }
+
+/// Prompt + new tokens beyond `max_position_embeddings` are refused up front, saying so (not "KV cache full").
+final class ContextLimitTests: XCTestCase {
+    func testPromptPlusNewTokensMustFitTheContext() throws {
+        var spec = RandomModelSpec()
+        spec.layers = 2; spec.experts = 8; spec.groups = 2; spec.topkGroup = 1; spec.topK = 2
+        let config = try ModelConfig.decode(spec.configJSON(overrides: ["max_position_embeddings": 4096]))
+        XCTAssertNoThrow(try config.checkContext(promptTokens: 4000, newTokens: 96))
+        XCTAssertThrowsError(try config.checkContext(promptTokens: 1_000_000, newTokens: 32)) { error in
+            XCTAssertEqual(error as? EngineError, .contextTooLong(promptTokens: 1_000_000, newTokens: 32, limit: 4096))
+            XCTAssertEqual("\(error)", "prompt (1000000 tokens) + new tokens (32) exceed the model's "
+                           + "context of 4096 tokens (max_position_embeddings)")
+        }
+        XCTAssertThrowsError(try config.checkContext(promptTokens: 4000, newTokens: 97))
+        XCTAssertThrowsError(try config.checkContext(promptTokens: Int.max, newTokens: 1)) { error in
+            XCTAssertTrue("\(error)".contains("exceed the model's context"), "\(error)")
+        }
+    }
+}
