@@ -15,6 +15,8 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
     case tokenOutOfRange(id: Int32, vocabSize: Int)
     /// The KV cache cannot hold the tokens asked for.
     case cacheFull(count: Int, adding: Int, capacity: Int)
+    /// More positions asked for than the model has: prompt + new tokens > `max_position_embeddings`.
+    case contextTooLong(promptTokens: Int, newTokens: Int, limit: Int)
     /// A call the model cannot serve (empty input, a cache from another model, ...).
     case invalidArgument(String)
 
@@ -27,6 +29,9 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
         case let .tokenOutOfRange(id, vocab): return "token id \(id) is outside the vocabulary (0 ..< \(vocab))"
         case let .cacheFull(count, adding, capacity):
             return "KV cache full: holds \(count) of \(capacity) tokens, cannot add \(adding)"
+        case let .contextTooLong(prompt, new, limit):
+            return "prompt (\(prompt) tokens) + new tokens (\(new)) exceed the model's context of "
+                + "\(limit) tokens (max_position_embeddings)"
         case let .invalidArgument(message): return message
         }
     }

@@ -16,7 +16,11 @@ public final class GLMModel: @unchecked Sendable {
     public let tensorCount: Int
 
     /// Threads of the engine's pool (the first `load` in a process fixes the count).
-    public var threads: Int { Int(ck_pool_threads()) }
+    public var threads: Int { Self.poolThreads }
+
+    /// Threads the engine's pool runs in this process (1 before the first `load`): what `--threads`, the NUMA
+    /// policy and the pool's own limit made of the count asked for.
+    public static var poolThreads: Int { Int(ck_pool_threads()) }
 
     /// Bytes of weight data the engine uses (read in place from the mapped files).
     public var weightBytes: Int { bytesByDType.values.reduce(0, +) }

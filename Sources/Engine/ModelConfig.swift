@@ -46,6 +46,15 @@ public struct ModelConfig: Decodable, Sendable, Equatable {
     /// A layer is MoE exactly when its index is at least `first_k_dense_replace`.
     public func isMoELayer(_ layer: Int) -> Bool { layer >= firstKDenseReplace }
 
+    /// Throws `EngineError.contextTooLong` unless `promptTokens + newTokens` positions fit in
+    /// `max_position_embeddings`; callers check this before loading the weights.
+    public func checkContext(promptTokens: Int, newTokens: Int) throws {
+        let (total, overflow) = promptTokens.addingReportingOverflow(newTokens)
+        guard !overflow, total <= maxPositionEmbeddings else {
+            throw EngineError.contextTooLong(promptTokens: promptTokens, newTokens: newTokens, limit: maxPositionEmbeddings)
+        }
+    }
+
     /// Reads and validates `directory/config.json`.
     public static func load(from directory: URL) throws -> ModelConfig {
         let url = directory.appendingPathComponent("config.json")
@@ -66,13 +75,18 @@ public struct ModelConfig: Decodable, Sendable, Equatable {
             throw EngineError.invalidConfig(file: file, problem: problem)
         } catch let error as EngineError {
             throw error
+        } catch DecodingError.typeMismatch(_, let context) where context.codingPath.isEmpty {
+            throw EngineError.invalidConfig(file: file, problem: "the file must be a JSON object of settings")
         } catch let DecodingError.keyNotFound(key, _) {
             throw EngineError.invalidConfig(file: file, problem: "required key '\(key.stringValue)' is missing")
         } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
             let path = context.codingPath.map(\.stringValue).joined(separator: ".")
             throw EngineError.invalidConfig(file: file, problem: "key '\(path)': \(context.debugDescription)")
         } catch let DecodingError.dataCorrupted(context) {
-            throw EngineError.invalidConfig(file: file, problem: "not valid JSON: \(context.debugDescription)")
+            // Values are read with the typed helpers (ConfigValueReading), so this is JSON syntax.
+            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
+            throw EngineError.invalidConfig(file: file, problem: path.isEmpty
+                ? "not valid JSON: \(context.debugDescription)" : "key '\(path)': \(context.debugDescription)")
         } catch {
             throw EngineError.invalidConfig(file: file, problem: "\(error)")
         }
@@ -95,15 +109,15 @@ public struct ModelConfig: Decodable, Sendable, Equatable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: Key.self)
-        modelType = try c.decode(String.self, forKey: .model_type)
-        vocabSize = try c.decode(Int.self, forKey: .vocab_size)
-        hiddenSize = try c.decode(Int.self, forKey: .hidden_size)
-        intermediateSize = try c.decode(Int.self, forKey: .intermediate_size)
-        moeIntermediateSize = try c.decode(Int.self, forKey: .moe_intermediate_size)
-        numHiddenLayers = try c.decode(Int.self, forKey: .num_hidden_layers)
-        numAttentionHeads = try c.decode(Int.self, forKey: .num_attention_heads)
-        numKeyValueHeads = try c.decodeIfPresent(Int.self, forKey: .num_key_value_heads) ?? numAttentionHeads
-        if let d = try c.decodeIfPresent(Int.self, forKey: .head_dim) {
+        modelType = try c.requiredString(.model_type)
+        vocabSize = try c.requiredInteger(.vocab_size)
+        hiddenSize = try c.requiredInteger(.hidden_size)
+        intermediateSize = try c.requiredInteger(.intermediate_size)
+        moeIntermediateSize = try c.requiredInteger(.moe_intermediate_size)
+        numHiddenLayers = try c.requiredInteger(.num_hidden_layers)
+        numAttentionHeads = try c.requiredInteger(.num_attention_heads)
+        numKeyValueHeads = try c.integer(.num_key_value_heads) ?? numAttentionHeads
+        if let d = try c.integer(.head_dim) {
             headDim = d
         } else {
             guard numAttentionHeads > 0, hiddenSize % numAttentionHeads == 0 else {
@@ -112,15 +126,14 @@ public struct ModelConfig: Decodable, Sendable, Equatable {
             headDim = hiddenSize / numAttentionHeads
         }
         // rope_theta / partial_rotary_factor: top level (release files) or inside rope_parameters (transformers 5).
-        var theta = try c.decodeIfPresent(Double.self, forKey: .rope_theta)
-        var factor = try c.decodeIfPresent(Double.self, forKey: .partial_rotary_factor)
-        if c.contains(.rope_parameters), try !c.decodeNil(forKey: .rope_parameters) {
-            let r = try c.nestedContainer(keyedBy: RopeKey.self, forKey: .rope_parameters)
-            if let kind = try r.decodeIfPresent(String.self, forKey: .rope_type), kind != "default" {
+        var theta = try c.number(.rope_theta)
+        var factor = try c.number(.partial_rotary_factor)
+        if let r = try c.object(.rope_parameters, keyedBy: RopeKey.self) {
+            if let kind = try r.string(.rope_type), kind != "default" {
                 throw Self.refuse("rope_parameters.rope_type '\(kind)' is not supported (only 'default')")
             }
-            theta = try theta ?? r.decodeIfPresent(Double.self, forKey: .rope_theta)
-            factor = try factor ?? r.decodeIfPresent(Double.self, forKey: .partial_rotary_factor)
+            theta = try theta ?? r.number(.rope_theta)
+            factor = try factor ?? r.number(.partial_rotary_factor)
         }
         if c.contains(.rope_scaling), try !c.decodeNil(forKey: .rope_scaling) {
             throw Self.refuse("rope_scaling is set; only unscaled RoPE (null) is supported")
@@ -128,39 +141,32 @@ public struct ModelConfig: Decodable, Sendable, Equatable {
         guard let theta else { throw Self.refuse("required key 'rope_theta' is missing") }
         ropeTheta = theta
         partialRotaryFactor = factor ?? 0.5
-        nRoutedExperts = try c.decode(Int.self, forKey: .n_routed_experts)
-        nSharedExperts = try c.decodeIfPresent(Int.self, forKey: .n_shared_experts) ?? 1
-        numExpertsPerTok = try c.decode(Int.self, forKey: .num_experts_per_tok)
-        nGroup = try c.decodeIfPresent(Int.self, forKey: .n_group) ?? 1
-        topkGroup = try c.decodeIfPresent(Int.self, forKey: .topk_group) ?? 1
-        firstKDenseReplace = try c.decodeIfPresent(Int.self, forKey: .first_k_dense_replace) ?? 0
-        normTopkProb = try c.decodeIfPresent(Bool.self, forKey: .norm_topk_prob) ?? true
-        routedScalingFactor = try c.decodeIfPresent(Double.self, forKey: .routed_scaling_factor) ?? 1.0
-        useQKNorm = try c.decodeIfPresent(Bool.self, forKey: .use_qk_norm) ?? false
-        attentionBias = try c.decodeIfPresent(Bool.self, forKey: .attention_bias) ?? false
-        rmsNormEps = try c.decodeIfPresent(Double.self, forKey: .rms_norm_eps) ?? 1e-5
-        maxPositionEmbeddings = try c.decode(Int.self, forKey: .max_position_embeddings)
-        tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tie_word_embeddings) ?? false
-        if let list = try? c.decode([Int].self, forKey: .eos_token_id) {
-            eosTokenIds = list
-        } else if let one = try c.decodeIfPresent(Int.self, forKey: .eos_token_id) {
-            eosTokenIds = [one]
-        } else {
-            eosTokenIds = []
-        }
-        padTokenId = try c.decodeIfPresent(Int.self, forKey: .pad_token_id)
-        numNextnPredictLayers = try c.decodeIfPresent(Int.self, forKey: .num_nextn_predict_layers)
-            ?? c.decodeIfPresent(Int.self, forKey: .num_mtp_layers) ?? 0
-        hiddenAct = try c.decodeIfPresent(String.self, forKey: .hidden_act) ?? "silu"
-        if let scoring = try c.decodeIfPresent(String.self, forKey: .scoring_func), scoring != "sigmoid" {
+        nRoutedExperts = try c.requiredInteger(.n_routed_experts)
+        nSharedExperts = try c.integer(.n_shared_experts) ?? 1
+        numExpertsPerTok = try c.requiredInteger(.num_experts_per_tok)
+        nGroup = try c.integer(.n_group) ?? 1
+        topkGroup = try c.integer(.topk_group) ?? 1
+        firstKDenseReplace = try c.integer(.first_k_dense_replace) ?? 0
+        normTopkProb = try c.boolean(.norm_topk_prob) ?? true
+        routedScalingFactor = try c.number(.routed_scaling_factor) ?? 1.0
+        useQKNorm = try c.boolean(.use_qk_norm) ?? false
+        attentionBias = try c.boolean(.attention_bias) ?? false
+        rmsNormEps = try c.number(.rms_norm_eps) ?? 1e-5
+        maxPositionEmbeddings = try c.requiredInteger(.max_position_embeddings)
+        tieWordEmbeddings = try c.boolean(.tie_word_embeddings) ?? false
+        eosTokenIds = try c.integers(.eos_token_id)
+        padTokenId = try c.integer(.pad_token_id)
+        numNextnPredictLayers = try c.integer(.num_nextn_predict_layers)
+            ?? c.integer(.num_mtp_layers) ?? 0
+        hiddenAct = try c.string(.hidden_act) ?? "silu"
+        if let scoring = try c.string(.scoring_func), scoring != "sigmoid" {
             throw Self.refuse("scoring_func '\(scoring)' is not supported (only 'sigmoid')")
         }
-        if let method = try c.decodeIfPresent(String.self, forKey: .topk_method), method != "noaux_tc" {
+        if let method = try c.string(.topk_method), method != "noaux_tc" {
             throw Self.refuse("topk_method '\(method)' is not supported (only 'noaux_tc')")
         }
-        if c.contains(.quantization_config), try !c.decodeNil(forKey: .quantization_config) {
-            let q = try c.nestedContainer(keyedBy: QuantKey.self, forKey: .quantization_config)
-            quantMethod = try q.decodeIfPresent(String.self, forKey: .quant_method)
+        if let q = try c.object(.quantization_config, keyedBy: QuantKey.self) {
+            quantMethod = try q.string(.quant_method)
         } else {
             quantMethod = nil
         }

@@ -30,7 +30,8 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        let glm = try loadModel(model, threads: threads, populate: true, numa: numa.policy)
+        let glm = try loadModel(model, threads: threads, populate: true, numa: numa.policy,
+                                context: (promptTokens: promptTokens, newTokens: newTokens))
         let vocab = glm.config.vocabSize
         var state: UInt64 = 12345
         let prompt: [Int32] = (0..<promptTokens).map { _ in

@@ -44,8 +44,10 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         let prompt = try parseTokenIDs(tokenIDs)
-        let glm = try loadModel(model, threads: threads, numa: numa.policy)
-        let cache = glm.makeCache(capacity: min(prompt.count + maxTokens, glm.config.maxPositionEmbeddings))
+        // The MTP loop keeps one more position for its draft.
+        let glm = try loadModel(model, threads: threads, numa: numa.policy,
+                                context: (promptTokens: prompt.count, newTokens: maxTokens + (mtp ? 1 : 0)))
+        let cache = glm.makeCache(capacity: prompt.count + maxTokens)
         var sampler = Sampler(temperature: temperature, seed: seed)
         let eos = Set(glm.config.eosTokenIds.map(Int32.init))
 

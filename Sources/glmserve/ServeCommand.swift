@@ -1,4 +1,5 @@
 import ArgumentParser
+import Engine
 import Foundation
 import Server
 
@@ -91,7 +92,7 @@ struct ServeCommand: ParsableCommand {
                     + ByteCountText.progress(progress.bytesLoaded, of: progress.bytesTotal) + ")")
             }
         }
-        let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
+        let threadCount = GLMModel.poolThreads     // as started: --numa isolate and the pool's limit change it
         ServeCommand.log(String(format: "model '%@' loaded in %.1f s: %@ of weights, context %d tokens, %d threads, %d parallel",
                                 server.model.id, Date().timeIntervalSince(started),
                                 ByteCountText.text(server.weightBytes), server.model.contextSize, threadCount, parallel))
