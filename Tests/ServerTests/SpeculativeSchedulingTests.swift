@@ -138,6 +138,17 @@ final class SpeculativeSchedulingTests: XCTestCase {
         try assertSameAsPlain(Self.fixture, [
             Request(prompt: [3, 4, 5], sampling: greedy, maxTokens: 12, forced: ForcedToolCall(tokens: [77, 78, 79])),
         ])
+        // With reasoning: the model's own first token opens it, a later one closes it, then the call is placed;
+        // speculation pauses while the forcer may still replace tokens and resumes after the call.
+        let prompt = [1, 5, 9, 200, 31, 7]
+        let free = try run(Self.fixture, speculative: false, [Request(prompt: prompt, sampling: greedy, maxTokens: 12)])[0].tokens
+        let markers = ForcedToolCall.ReasoningTokens(open: free[0], close: free[5], toolCallOpen: 639, leading: [])
+        try assertSameAsPlain(Self.fixture, [
+            Request(prompt: prompt, sampling: greedy, maxTokens: 24,
+                    forced: ForcedToolCall(tokens: [77, 78, 79], reasoning: markers)),
+            Request(prompt: prompt, sampling: greedy, maxTokens: 24, stops: [free[3]],
+                    forced: ForcedToolCall(tokens: [77, 78, 79], reasoning: markers)),
+        ])
     }
 
     /// Requests sharing prefixes with what the slot holds (including drafted positions) reuse the caches and
