@@ -6,8 +6,14 @@ public final class EngineLanguageModel: LanguageModel {
     public let model: GLMModel
     public let speculative: Bool
 
-    /// Throws if `speculative` is asked for and the model has no MTP layer.
-    public init(model: GLMModel, speculative: Bool = false) throws {
+    /// Plain decoding.
+    public init(model: GLMModel) {
+        self.model = model
+        self.speculative = false
+    }
+
+    /// With `speculative`, MTP speculative decoding; throws if the model has no MTP layer.
+    public init(model: GLMModel, speculative: Bool) throws {
         if speculative && !model.hasMTP {
             throw EngineError.invalidArgument("--speculative mtp needs an MTP layer (model.layers.\(model.config.numHiddenLayers)), and \(model.directory.lastPathComponent) has none")
         }
