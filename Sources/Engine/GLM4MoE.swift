@@ -252,8 +252,9 @@ extension Transformer {
     /// `u = [enorm(embed(t)); hnorm(h)]`, `z = eh_proj·u`, `y = DecoderLayer_N(z)`,
     /// logits = head(shared_head.norm(y)). With `zeroEmbeddingAtPositionZero` (vLLM) the embedding of the row at
     /// position 0 is zero. Returns `(logits [T, V], y [T, H])`.
+    /// `headRows`: how many of the last rows get logits (nil: all), e.g. 1 for a draft, 0 to only fill the cache.
     func mtp(_ mtp: MTPLayer, tokens: [Int32], hidden: [Float], cache: KVCache,
-             zeroEmbeddingAtPositionZero: Bool) -> (logits: [Float], output: [Float]) {
+             zeroEmbeddingAtPositionZero: Bool, headRows: Int? = nil) -> (logits: [Float], output: [Float]) {
         let T = tokens.count, H = config.hiddenSize
         let embed = mtp.embedTokens ?? embedTokens
         var e = [Float](repeating: 0, count: T * H)
@@ -272,7 +273,10 @@ extension Transformer {
         let segment = Segment(tokens: tokens, cache: cache, firstRow: 0)
         decoderLayer(mtp.layer, &z, index: layers.count, cacheLayer: 0, segments: [segment])
         cache.advance(by: T)
-        let logits = linear(mtp.head ?? lmHead, Ops.rmsNorm(z, weight: mtp.sharedHeadNorm, eps: eps), tokens: T)
+        let rows = min(max(headRows ?? T, 0), T)
+        guard rows > 0 else { return ([], z) }
+        let last = Array(z[(T - rows) * H ..< T * H])
+        let logits = linear(mtp.head ?? lmHead, Ops.rmsNorm(last, weight: mtp.sharedHeadNorm, eps: eps), tokens: rows)
         return (logits, z)
     }
 }

@@ -20,6 +20,9 @@ public struct ServerOptions: Sendable {
     public var maxQueue = 64
     /// Tokens per sequence; nil: the model's maximum, capped at 32768.
     public var contextSize: Int?
+    /// Speculative decoding with the model's MTP layer (`--speculative mtp`): each decode step drafts one token
+    /// and verifies it together with the current one; the output distribution is unchanged.
+    public var speculativeMTP = false
 
     public init(modelDirectory: URL) { self.modelDirectory = modelDirectory }
 }
@@ -27,10 +30,12 @@ public struct ServerOptions: Sendable {
 /// Errors starting the server.
 public enum ServerStartError: Error, CustomStringConvertible {
     case modelNotFound(String)
+    /// An option the model cannot serve (e.g. `--speculative mtp` without an MTP layer).
+    case unsupportedOption(String)
 
     public var description: String {
         switch self {
-        case let .modelNotFound(message): return message
+        case let .modelNotFound(message), let .unsupportedOption(message): return message
         }
     }
 }
@@ -60,12 +65,17 @@ public final class GLMServer: @unchecked Sendable {
         let defaults = try GenerationDefaults.load(from: options.modelDirectory)
         let glm = try GLMModel.load(from: options.modelDirectory, threads: options.threads, numa: options.numa,
                                      progress: loadProgress)
+        if options.speculativeMTP && !glm.hasMTP {
+            throw ServerStartError.unsupportedOption("--speculative mtp needs a model with an MTP layer "
+                + "(model.layers.\(glm.config.numHiddenLayers).*, num_nextn_predict_layers ≥ 1); "
+                + "\(options.modelDirectory.lastPathComponent) has none")
+        }
         let maximum = glm.config.maxPositionEmbeddings
         let contextSize = min(max(options.contextSize ?? min(maximum, 32768), 2), maximum)
         let id = options.modelID ?? options.modelDirectory.standardizedFileURL.lastPathComponent
         self.model = ServedModel(id: id, tokenizer: tokenizer, defaults: defaults,
                                  modelEOSTokenIDs: glm.config.eosTokenIds,
-                                 languageModel: EngineLanguageModel(model: glm), contextSize: contextSize,
+                                 languageModel: try EngineLanguageModel(model: glm, speculative: options.speculativeMTP), contextSize: contextSize,
                                  parallel: options.parallel, maxQueue: options.maxQueue, log: options.http.log)
         self.options = options
         self.weightBytes = glm.weightBytes

@@ -24,6 +24,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Also decode this many sequences together (one token each per step) and report the total tokens/s.")
     var batch: Int = 1
 
+    @Flag(name: .customLong("mtp"), help: "Also decode greedily with MTP speculative decoding (one draft per step) and compare with plain decoding.")
+    var mtp = false
+
     func validate() throws {
         guard promptTokens >= 1, newTokens >= 1 else { throw ValidationError("--prompt-tokens and --new-tokens must be ≥ 1") }
         guard batch >= 1, batch <= 64 else { throw ValidationError("--batch must be in 1 ... 64") }
@@ -47,9 +50,11 @@ struct BenchCommand: ParsableCommand {
         let prefillSeconds = Date().timeIntervalSince(prefillStart)
 
         var times: [Double] = []
+        var decoded: [Int32] = []
         for _ in 0..<newTokens {
             var best = 0
             for i in logits.indices where logits[i] > logits[best] { best = i }
+            decoded.append(Int32(best))
             let start = Date()
             logits = try glm.forward([Int32(best)], cache: cache)
             times.append(Date().timeIntervalSince(start))
@@ -81,6 +86,9 @@ struct BenchCommand: ParsableCommand {
             let seconds = Date().timeIntervalSince(start)
             print(String(format: "batch decode %d sequences x %d tokens in %.3f s = %.2f tokens/s in total", batch, newTokens,
                          seconds, Double(batch * newTokens) / seconds))
+        }
+        if mtp {
+            try MTPBench(model: glm, prompt: prompt, plainTokens: decoded, plainSeconds: decodeSeconds).run()
         }
         print("resident     \(residentMemory())")
     }

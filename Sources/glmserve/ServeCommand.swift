@@ -35,6 +35,9 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("ctx-size"), help: "Tokens per request, prompt + completion (default: the model's maximum, at most 32768).")
     var ctxSize: Int?
 
+    @Option(help: "Speculative decoding: 'mtp' drafts one token per step with the model's MTP layer (default: off).")
+    var speculative: String?
+
     @Option(help: "Model id for /v1/models and the 'model' field (default: the folder name).")
     var alias: String?
 
@@ -55,6 +58,9 @@ struct ServeCommand: ParsableCommand {
         if let ctxSize, ctxSize < 2 { throw ValidationError("--ctx-size must be at least 2") }
         guard requestTimeout > 0, idleTimeout > 0 else { throw ValidationError("timeouts must be positive") }
         guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
+        if let speculative, !["mtp", "off", "none"].contains(speculative) {
+            throw ValidationError("--speculative must be 'mtp' (or 'off')")
+        }
     }
 
     func run() throws {
@@ -73,6 +79,7 @@ struct ServeCommand: ParsableCommand {
         options.maxQueue = maxQueue
         options.parallel = parallel
         options.contextSize = ctxSize
+        options.speculativeMTP = speculative == "mtp"
         options.http.host = host
         options.http.port = port
         options.http.requestTimeout = requestTimeout
@@ -93,9 +100,10 @@ struct ServeCommand: ParsableCommand {
             }
         }
         let threadCount = GLMModel.poolThreads     // as started: --numa isolate and the pool's limit change it
-        ServeCommand.log(String(format: "model '%@' loaded in %.1f s: %@ of weights, context %d tokens, %d threads, %d parallel",
+        ServeCommand.log(String(format: "model '%@' loaded in %.1f s: %@ of weights, context %d tokens, %d threads, %d parallel%@",
                                 server.model.id, Date().timeIntervalSince(started),
-                                ByteCountText.text(server.weightBytes), server.model.contextSize, threadCount, parallel))
+                                ByteCountText.text(server.weightBytes), server.model.contextSize, threadCount, parallel,
+                                options.speculativeMTP ? ", speculative decoding: mtp" : ""))
         ServeCommand.log("memory: \(ServeCommand.residentMemory()) resident; API key \(options.apiKey?.isEmpty == false ? "required" : "not required")")
         let shownHost = server.address.hasPrefix("[") || !host.contains(":") ? server.address : "[\(host)]:\(server.port)"
         ServeCommand.log("listening on http://\(shownHost) (port \(server.port))")

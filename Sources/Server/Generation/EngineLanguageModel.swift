@@ -1,15 +1,31 @@
 import Engine
 
-/// The Engine's `GLMModel` as a `LanguageModel`: each session owns one `KVCache`.
+/// The Engine's `GLMModel` as a `LanguageModel`: each session owns one `KVCache`, or with `speculative` an
+/// `MTPDraftSession` (main and MTP caches) that drafts with the MTP layer.
 public final class EngineLanguageModel: LanguageModel {
     public let model: GLMModel
+    public let speculative: Bool
 
-    public init(model: GLMModel) { self.model = model }
+    /// Plain decoding.
+    public init(model: GLMModel) {
+        self.model = model
+        self.speculative = false
+    }
+
+    /// With `speculative`, MTP speculative decoding; throws if the model has no MTP layer.
+    public init(model: GLMModel, speculative: Bool) throws {
+        if speculative && !model.hasMTP {
+            throw EngineError.invalidArgument("--speculative mtp needs an MTP layer (model.layers.\(model.config.numHiddenLayers)), and \(model.directory.lastPathComponent) has none")
+        }
+        self.model = model
+        self.speculative = speculative
+    }
 
     public var vocabularySize: Int { model.config.vocabSize }
 
     public func makeSession(capacity: Int) throws -> InferenceSession {
-        EngineSession(model: model, cache: model.makeCache(capacity: capacity))
+        if speculative { return try EngineDraftSession(MTPDraftSession(model: model, capacity: capacity)) }
+        return EngineSession(model: model, cache: model.makeCache(capacity: capacity))
     }
 }
 
@@ -30,4 +46,28 @@ final class EngineSession: InferenceSession {
     func append(_ tokens: [Int]) throws -> [Float] {
         try model.forward(tokens.map { Int32(exactly: $0) ?? -1 }, cache: cache, logits: .last)
     }
+}
+
+/// `MTPDraftSession` as a `SpeculativeInferenceSession`.
+final class EngineDraftSession: SpeculativeInferenceSession {
+    private let session: MTPDraftSession
+
+    init(_ session: MTPDraftSession) { self.session = session }
+
+    var count: Int { session.count }
+    var capacity: Int { session.capacity }
+
+    func truncate(to count: Int) { session.truncate(to: count) }
+
+    func append(_ tokens: [Int]) throws -> [Float] {
+        try session.append(tokens.map { Int32(exactly: $0) ?? -1 })
+    }
+
+    func speculate(after next: Int) throws -> DraftProposal {
+        let proposal = try session.speculate(after: Int32(exactly: next) ?? -1)
+        return DraftProposal(draft: Int(proposal.draft), logitsAfterToken: proposal.logitsAfterToken,
+                             logitsAfterDraft: proposal.logitsAfterDraft)
+    }
+
+    func resolveDraft(accepted: Bool) { session.resolveDraft(accepted: accepted) }
 }

@@ -224,15 +224,55 @@ public final class GenerationScheduler: @unchecked Sendable {
         }
 
         defer { generation.stats.decodeSeconds += Date().timeIntervalSince(started) }
-        let (token, forced) = generation.forcer.next(sample: { generation.sampler.sample(generation.logits) },
+        let token: Int, forced: Bool
+        if let pending = generation.pendingToken {     // chosen by the previous step's draft verification
+            (token, forced) = (pending, false)
+            generation.pendingToken = nil
+        } else {
+            (token, forced) = generation.forcer.next(sample: { generation.sampler.sample(generation.logits) },
                                                      isStop: { job.stopTokenIDs.contains($0) })
+        }
+        if let cause = emit(token, forced: forced, generation) { return cause }
+        if session.count >= session.capacity { return .length }
+        if let drafting = session as? SpeculativeInferenceSession, generation.forcer.isSettled,
+           session.count + 2 <= session.capacity {
+            return try speculate(after: token, drafting, generation)
+        }
+        generation.logits = try session.append([token])
+        generation.slot.tokens.append(token)
+        return nil
+    }
+
+    /// Emits a chosen token unless it is a stop token; returns the cause when the generation ends with it.
+    private func emit(_ token: Int, forced: Bool, _ generation: ActiveGeneration) -> FinishCause? {
+        let job = generation.job
         if !forced && job.stopTokenIDs.contains(token) { return .stopToken }
         generation.sampler.accept(token)
         job.emit(.token(token))
         generation.stats.generatedTokens += 1
-        if generation.stats.generatedTokens >= job.maxNewTokens || session.count >= session.capacity { return .length }
-        generation.logits = try session.append([token])
+        return generation.stats.generatedTokens >= job.maxNewTokens ? .length : nil
+    }
+
+    /// One speculative step after `token` (already emitted): the session drafts the next token and verifies it
+    /// with `token` in one forward; the sampler accepts the draft with its probability under the request's
+    /// sampling, or picks a replacement (kept for the next step). An accepted draft is emitted like a sampled
+    /// token, and the logits after it are the next step's. Runs only while the tool-call forcer is settled, so
+    /// every token here is one the sampler chose, as in plain decoding.
+    private func speculate(after token: Int, _ session: SpeculativeInferenceSession,
+                           _ generation: ActiveGeneration) throws -> FinishCause? {
+        let proposal = try session.speculate(after: token)
+        let judged = generation.sampler.judgeDraft(proposal.draft, logits: proposal.logitsAfterToken)
+        session.resolveDraft(accepted: judged.accepted)
         generation.slot.tokens.append(token)
+        generation.stats.draftedTokens += 1
+        guard judged.accepted else {
+            generation.pendingToken = judged.token
+            return nil
+        }
+        generation.stats.acceptedDrafts += 1
+        generation.slot.tokens.append(proposal.draft)
+        if let cause = emit(proposal.draft, forced: false, generation) { return cause }
+        generation.logits = proposal.logitsAfterDraft
         return nil
     }
 
@@ -246,6 +286,8 @@ public final class GenerationScheduler: @unchecked Sendable {
         totals.completionTokens += generation.stats.generatedTokens
         totals.prefillSeconds += generation.stats.prefillSeconds
         totals.decodeSeconds += generation.stats.decodeSeconds
+        totals.draftedTokens += generation.stats.draftedTokens
+        totals.acceptedDrafts += generation.stats.acceptedDrafts
         condition.unlock()
         finish(generation.job, event, cause: cause)
     }
@@ -266,6 +308,9 @@ public struct SchedulerTotals: Sendable {
     public var completionTokens = 0
     public var prefillSeconds = 0.0
     public var decodeSeconds = 0.0
+    /// Speculative decoding: tokens drafted, and drafts the main model's sampling accepted.
+    public var draftedTokens = 0
+    public var acceptedDrafts = 0
 }
 
 /// A snapshot of the scheduler's state and counters.
@@ -296,6 +341,10 @@ public struct SchedulerMetrics: Sendable {
                [("", String(format: "%.6f", totals.prefillSeconds))])
         metric("decode_seconds_total", "counter", "Time spent generating tokens.",
                [("", String(format: "%.6f", totals.decodeSeconds))])
+        metric("draft_tokens_total", "counter", "Tokens drafted by speculative decoding (--speculative).",
+               [("", "\(totals.draftedTokens)")])
+        metric("draft_tokens_accepted_total", "counter", "Drafted tokens accepted.",
+               [("", "\(totals.acceptedDrafts)")])
         let causes: [(FinishCause, String)] = [(.stopToken, "stop"), (.length, "length"), (.cancelled, "cancelled")]
         metric("generations_total", "counter", "Finished generations by how they ended.",
                causes.map { ("{finish=\"\($0.1)\"}", "\(finished[$0.0, default: 0])") })

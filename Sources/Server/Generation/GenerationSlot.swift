@@ -27,6 +27,8 @@ final class ActiveGeneration {
     var logits: [Float] = []
     var sampler: Sampler
     var forcer: ToolCallForcer
+    /// The next token when a rejected draft's verification already chose it (speculative decoding).
+    var pendingToken: Int?
     var stats = GenerationStatistics()
     var isDone = false
 
@@ -45,12 +47,17 @@ struct GenerationStatistics {
     var prefillSeconds = 0.0
     var generatedTokens = 0
     var decodeSeconds = 0.0
+    var draftedTokens = 0
+    var acceptedDrafts = 0
 
     func summary(_ cause: FinishCause) -> String {
         let computed = promptTokens - cachedTokens
         let prefillRate = prefillSeconds > 0 ? Double(computed) / prefillSeconds : 0
         let decodeRate = decodeSeconds > 0 ? Double(generatedTokens) / decodeSeconds : 0
-        return String(format: "generation %@: prompt %d tokens (%d cached), prefill %.1f tok/s; completion %d tokens, %.1f tok/s",
-                      "\(cause)", promptTokens, cachedTokens, prefillRate, generatedTokens, decodeRate)
+        let line = String(format: "generation %@: prompt %d tokens (%d cached), prefill %.1f tok/s; completion %d tokens, %.1f tok/s",
+                          "\(cause)", promptTokens, cachedTokens, prefillRate, generatedTokens, decodeRate)
+        guard draftedTokens > 0 else { return line }
+        return line + String(format: "; drafts %d, accepted %d (%.0f%%)", draftedTokens, acceptedDrafts,
+                             100 * Double(acceptedDrafts) / Double(draftedTokens))
     }
 }

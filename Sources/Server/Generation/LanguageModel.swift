@@ -17,3 +17,25 @@ public protocol InferenceSession: AnyObject {
     /// Appends `tokens` (at least one) and returns the logits after the last of them.
     func append(_ tokens: [Int]) throws -> [Float]
 }
+
+/// A session that can also draft one token and verify it with the main model (speculative decoding).
+public protocol SpeculativeInferenceSession: InferenceSession {
+    /// Drafts the token after `next` and runs `[next, draft]`; the cache then holds both, and `resolveDraft`
+    /// must follow. Needs `count + 2 <= capacity` and a preceding `append`.
+    func speculate(after next: Int) throws -> DraftProposal
+    /// Keeps the draft, or drops it (and everything derived from it) from the cache.
+    func resolveDraft(accepted: Bool)
+}
+
+/// A drafted token and the main model's logits after the token before it and after it.
+public struct DraftProposal {
+    public var draft: Int
+    public var logitsAfterToken: [Float]
+    public var logitsAfterDraft: [Float]
+
+    public init(draft: Int, logitsAfterToken: [Float], logitsAfterDraft: [Float]) {
+        self.draft = draft
+        self.logitsAfterToken = logitsAfterToken
+        self.logitsAfterDraft = logitsAfterDraft
+    }
+}

@@ -53,6 +53,9 @@ struct ToolCallForcer {
         }
     }
 
+    /// True once nothing is forced or replaced any more: every later token is the sampled one as is.
+    var isSettled: Bool { queue.isEmpty && phase == .placed }
+
     /// The next token of the answer: a forced one, else `sample()` (possibly replaced, see the type).
     /// `isStop` tells which sampled tokens would end the answer.
     mutating func next(sample: () -> Int, isStop: (Int) -> Bool) -> (token: Int, forced: Bool) {

@@ -25,10 +25,40 @@ public struct Sampler: Sendable {
 
     /// The next token id for `logits` (one value per vocabulary entry).
     public mutating func sample(_ logits: [Float]) -> Int {
-        guard !logits.isEmpty else { return 0 }
+        draw(from: distribution(logits))
+    }
+
+    /// Speculative decoding with a deterministic draft: with `p` the distribution `sample` would draw from for
+    /// `logits`, the draft is accepted with probability p(draft); otherwise the token is drawn from p with the
+    /// draft's mass removed and renormalised. The result is distributed exactly as `sample(logits)`; at
+    /// temperature 0 it is the argmax, and the draft is accepted iff it is the argmax.
+    public mutating func judgeDraft(_ draft: Int, logits: [Float]) -> (token: Int, accepted: Bool) {
+        var p = distribution(logits)
+        guard let index = p.ids.firstIndex(of: draft) else { return (draw(from: p), false) }
+        if p.ids.count == 1 { return (draft, true) }
+        if generator.nextUnitInterval() * p.mass < p.weights[index] { return (draft, true) }
+        p.mass -= p.weights[index]
+        p.ids.remove(at: index)
+        p.weights.remove(at: index)
+        return (draw(from: p), false)
+    }
+
+    /// Candidate ids, most likely first, with unnormalised probabilities summing to `mass`.
+    struct Distribution {
+        var ids: [Int]
+        var weights: [Double]
+        var mass: Double
+        /// Temperature 0 (or no usable logits): the single id is taken without a draw.
+        var isGreedy = false
+    }
+
+    /// The tokens `sample` may pick for `logits` and their weights.
+    func distribution(_ logits: [Float]) -> Distribution {
+        guard !logits.isEmpty else { return Distribution(ids: [0], weights: [1], mass: 1, isGreedy: true) }
         var adjusted = logits
         applyBiasAndPenalties(&adjusted)
-        if parameters.temperature <= 0 { return Sampler.argmax(adjusted) }
+        let greedy = Distribution(ids: [Sampler.argmax(adjusted)], weights: [1], mass: 1, isGreedy: true)
+        if parameters.temperature <= 0 { return greedy }
 
         // Temperature, then the candidates worth sorting, most likely first.
         let inverseTemperature = Float(1 / parameters.temperature)
@@ -38,7 +68,7 @@ public struct Sampler: Sendable {
         for (id, logit) in adjusted.enumerated() where logit >= floor && logit.isFinite {
             candidates.append((id, logit * inverseTemperature))
         }
-        guard !candidates.isEmpty else { return Sampler.argmax(adjusted) }
+        guard !candidates.isEmpty else { return greedy }
         candidates.sort { $0.logit > $1.logit || ($0.logit == $1.logit && $0.id < $1.id) }
         if parameters.topK > 0 && candidates.count > parameters.topK {
             candidates.removeLast(candidates.count - parameters.topK)
@@ -67,16 +97,19 @@ public struct Sampler: Sendable {
             }
             keep = max(1, prefix)
         }
+        let kept = Array(probabilities[..<keep])
+        return Distribution(ids: candidates[..<keep].map(\.id), weights: kept, mass: kept.reduce(0, +))
+    }
 
-        // Draw from the renormalised survivors.
-        let kept = probabilities[..<keep]
-        let keptMass = kept.reduce(0, +)
-        var target = generator.nextUnitInterval() * keptMass
-        for (i, p) in kept.enumerated() {
-            target -= p
-            if target < 0 { return candidates[i].id }
+    /// A draw from the renormalised weights (none when greedy).
+    private mutating func draw(from p: Distribution) -> Int {
+        guard !p.isGreedy, !p.ids.isEmpty else { return p.ids.first ?? 0 }
+        var target = generator.nextUnitInterval() * p.mass
+        for (i, weight) in p.weights.enumerated() {
+            target -= weight
+            if target < 0 { return p.ids[i] }
         }
-        return candidates[keep - 1].id
+        return p.ids[p.ids.count - 1]
     }
 
     private func applyBiasAndPenalties(_ logits: inout [Float]) {
