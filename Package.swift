@@ -1,13 +1,14 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Module graph (no cycles):
-//   SafeTensors ─┐  (SafeTensors also depends on JSON: headers are read with the shared parser)
-//   CKernels ────┼─> Engine ──┐
-//   COpenBLAS ───┤            │
-//   CNuma ───────┘            ├─> Server ─> glmserve
-//   JSON ─> Tokenizer ─> Chat ┤
-//   HTTP ─────────────────────┘
+// Module graph (no cycles; see docs/ARCHITECTURE.md):
+//   JSON ─┬─> SafeTensors ─┐
+//         │   CKernels ────┼─> Engine ─┐
+//         │   COpenBLAS ───┤           │
+//         │   CNuma ───────┘           ├─> Server ─> glmserve
+//         ├─> Tokenizer ───────────────┤
+//         └─> Chat ────────────────────┤
+//             HTTP ────────────────────┘
 let package = Package(
     name: "GLMServe",
     platforms: [.macOS(.v14)],
@@ -28,7 +29,7 @@ let package = Package(
         .target(name: "Engine", dependencies: ["SafeTensors", "CKernels", "COpenBLAS", "CNuma"]),
         .target(name: "JSON"),
         .target(name: "Tokenizer", dependencies: ["JSON"]),
-        .target(name: "Chat", dependencies: ["JSON", "Tokenizer"]),
+        .target(name: "Chat", dependencies: ["JSON"]),
         .target(name: "HTTP"),
         .target(name: "Server", dependencies: ["Engine", "Tokenizer", "Chat", "JSON", "HTTP"]),
         .executableTarget(name: "glmserve", dependencies: [
@@ -39,7 +40,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "SafeTensors"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "JSON"]),
-        .testTarget(name: "ChatTests", dependencies: ["Chat", "Tokenizer", "JSON"]),
+        .testTarget(name: "ChatTests", dependencies: ["Chat", "JSON"]),
         // Test helpers shared by the HTTP and Server tests (a raw-socket HTTP client).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "TestSupport"]),

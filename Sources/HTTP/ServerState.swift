@@ -63,13 +63,6 @@ final class ServerState: @unchecked Sendable {
         return connections
     }
 
-    /// Blocks until `beginStopping` was called.
-    func waitUntilStopping() {
-        condition.lock()
-        while !stopping { condition.wait() }
-        condition.unlock()
-    }
-
     /// Blocks until no connection is open or `deadline` passes; true if all closed.
     func waitForConnectionsToClose(deadline: Date) -> Bool {
         condition.lock(); defer { condition.unlock() }

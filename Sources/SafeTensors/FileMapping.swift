@@ -44,12 +44,6 @@ final class FileMapping: @unchecked Sendable {
         bytes = UnsafeRawBufferPointer(start: address, count: size)
     }
 
-    /// Tells the kernel how the mapping will be read (e.g. `MADV_WILLNEED`, `MADV_SEQUENTIAL`); advisory only.
-    func advise(_ advice: Int32) {
-        guard let base else { return }
-        _ = madvise(base, bytes.count, advice)
-    }
-
     deinit {
         if let base { munmap(base, bytes.count) }
     }

@@ -54,9 +54,4 @@ public final class SafeTensorsFile: @unchecked Sendable {
         return TensorView(name: name, dtype: entry.dtype, shape: entry.shape, file: self.name, bytes: slice,
                           owner: mapping)
     }
-
-    /// Advises the kernel to read the whole file ahead (`MADV_WILLNEED`).
-    public func prefetch() {
-        mapping.advise(MADV_WILLNEED)
-    }
 }

@@ -57,7 +57,7 @@ enum CommandInput {
     }
 }
 
-/// Bad standard input of a command; ArgumentParser prints it as `Error: <description>` and exits with 1.
+/// Bad input of a command (stdin or an option value found bad at run time); ArgumentParser prints it as `Error: <description>` and exits with 1.
 struct CommandInputError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }

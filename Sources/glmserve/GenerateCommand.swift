@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import Server
 
 /// `glmserve generate`: greedy (or temperature) decoding from token ids with the KV cache.
 struct GenerateCommand: ParsableCommand {
@@ -48,7 +49,10 @@ struct GenerateCommand: ParsableCommand {
         let glm = try loadModel(model, threads: threads, numa: numa.policy,
                                 context: (promptTokens: prompt.count, newTokens: maxTokens + (mtp ? 1 : 0)))
         let cache = glm.makeCache(capacity: prompt.count + maxTokens)
-        var sampler = Sampler(temperature: temperature, seed: seed)
+        var parameters = SamplingParameters()          // the server's sampler: same seed, same draws
+        parameters.temperature = temperature
+        parameters.seed = seed
+        var sampler = Sampler(parameters: parameters)
         let eos = Set(glm.config.eosTokenIds.map(Int32.init))
 
         var generated: [Int32] = []
@@ -71,7 +75,8 @@ struct GenerateCommand: ParsableCommand {
             prefillSeconds = Date().timeIntervalSince(prefillStart)
             let decodeStart = Date()
             while generated.count < maxTokens {
-                let next = sampler.pick(logits)
+                let next = Int32(sampler.sample(logits))
+                sampler.accept(Int(next))
                 generated.append(next)
                 if !ignoreEOS && eos.contains(next) { finish = "stop"; break }
                 if generated.count == maxTokens { break }
@@ -96,38 +101,5 @@ struct GenerateCommand: ParsableCommand {
                 generated.count, finish, prefillSeconds > 0 ? Double(prompt.count) / prefillSeconds : 0,
                 decodeSteps > 0 ? Double(decodeSteps) / max(decodeSeconds, 1e-9) : 0).utf8))
         }
-    }
-}
-
-/// Greedy argmax at temperature 0, else a draw from softmax(logits / temperature) with a seeded generator.
-struct Sampler {
-    let temperature: Double
-    private var state: UInt64
-
-    init(temperature: Double, seed: UInt64) {
-        self.temperature = temperature
-        state = seed ^ 0x9E37_79B9_7F4A_7C15
-    }
-
-    private mutating func uniform() -> Double {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return Double((z ^ (z >> 31)) >> 11) / Double(1 << 53)
-    }
-
-    mutating func pick(_ logits: [Float]) -> Int32 {
-        var best = 0
-        for i in logits.indices where logits[i] > logits[best] { best = i }
-        guard temperature > 0 else { return Int32(best) }
-        let top = Double(logits[best])
-        let weights = logits.map { exp((Double($0) - top) / temperature) }
-        var target = uniform() * weights.reduce(0, +)
-        for (i, w) in weights.enumerated() {
-            target -= w
-            if target <= 0 { return Int32(i) }
-        }
-        return Int32(best)
     }
 }

@@ -18,6 +18,7 @@ func parseTokenIDs(_ text: String) throws -> [Int32] {
 /// tokens the model cannot hold, before any weight is read.
 func loadModel(_ path: String, threads: Int?, populate: Bool = false, numa: NUMAPolicy? = nil,
                context: (promptTokens: Int, newTokens: Int)? = nil) throws -> GLMModel {
+    if let threads, threads < 1 { throw CommandInputError("--threads must be at least 1 (got \(threads))") }
     let directory = URL(fileURLWithPath: path)
     if let context {
         try ModelConfig.load(from: directory).checkContext(promptTokens: context.promptTokens, newTokens: context.newTokens)
