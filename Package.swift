@@ -37,10 +37,10 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "SafeTensors"]),
-        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "SafeTensors", "TestSupport"]),
+        .testTarget(name: "JSONTests", dependencies: ["JSON", "TestSupport"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "JSON"]),
-        .testTarget(name: "ChatTests", dependencies: ["Chat", "JSON"]),
+        .testTarget(name: "ChatTests", dependencies: ["Chat", "JSON", "TestSupport"]),
         // Test helpers shared by the HTTP and Server tests (a raw-socket HTTP client).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "TestSupport"]),

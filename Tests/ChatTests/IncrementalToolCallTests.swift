@@ -1,3 +1,4 @@
+import TestSupport
 import XCTest
 import JSON
 @testable import Chat
@@ -111,7 +112,7 @@ final class IncrementalToolCallTests: XCTestCase {
     // MARK: - Random well-formed calls
 
     func testRandomWellFormedCallsStreamToTheWholeCallResult() {
-        var rng = OutputParserFuzzTests.SplitMix64(state: 11)
+        var rng = SplitMix64(state: 11)
         let valuePieces = ["a", " ", "\n", "\"", "\\", "<", "</", "</arg_val", "</tool_call>", "<arg_key>", "é", "😀",
                            "北京", "{", "1", "\t", ">"]
         let separators = ["\n", " ", "", "\\n", "\n\n"]

@@ -1,3 +1,4 @@
+import TestSupport
 import XCTest
 import JSON
 @testable import Chat
@@ -5,17 +6,6 @@ import JSON
 /// Random mixtures of markers, fragments of markers, text and whitespace: streaming at random cuts must assemble
 /// to the whole-text parse, and no text may be lost outside recognised calls.
 final class OutputParserFuzzTests: XCTestCase {
-    struct SplitMix64: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E3779B97F4A7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
-            z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static let pieces = ["<think>", "</think>", "<tool_call>", "</tool_call>", "<arg_key>", "</arg_key>",
                          "<arg_value>", "</arg_value>", "get_weather", "list_files", "city", "days", "2", "\"x\"",
                          "\n", " ", "\\n", "<", "</", "<thi", "</tool", "é", "😀", "text", ">"]

@@ -1,18 +1,13 @@
 import Foundation
 import SafeTensors
+import TestSupport
 @testable import Engine
 
 /// Deterministic normal random numbers (SplitMix64 + Box–Muller).
 struct SeededRandom {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    private var bits: SplitMix64
+    init(seed: UInt64) { bits = SplitMix64(state: seed) }
+    mutating func next() -> UInt64 { bits.next() }
     mutating func uniform() -> Double { (Double(next() >> 11) + 0.5) / Double(1 << 53) }
     mutating func normal(_ std: Double) -> Float {
         Float(std * (-2 * log(uniform())).squareRoot() * cos(2 * .pi * uniform()))

@@ -1,19 +1,9 @@
+import TestSupport
 import XCTest
 @testable import JSON
 
 /// Mutated JSON texts must either parse or throw `JSONParseError` — and what parses must survive a round trip.
 final class JSONFuzzTests: XCTestCase {
-    struct SplitMix64: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E3779B97F4A7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
-            z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
-            return z ^ (z >> 31)
-        }
-    }
-
     func testMutatedDocumentsNeverCrashAndRoundTrip() {
         let seed = #"{"a": [1, -2.5e3, true, null, "x\"\u00e9\ud83d\ude00"], "b": {"c": {}, "d": []}, "e": "中文"}"#
         let alphabet = Array(#"{}[]:,"\u0123456789eE+-.truefalsn \#n\#t"#.utf8) + [0xC3, 0xA9, 0xFF, 0x00]
