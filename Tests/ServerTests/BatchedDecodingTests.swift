@@ -131,6 +131,20 @@ final class BatchedDecodingTests: XCTestCase {
         }
     }
 
+    func testFailingStepEndsOnlyItsRequestAndStepsAreBatched() throws {
+        let language = FailingStepModel(try model(SpeculativeSchedulingTests.fixture), failingSession: 2, afterTokens: 9)
+        let jobs = mixedJobs(maxTokens: 24)
+        let batched = try run(language, parallel: 4, jobs)
+        let alone = try run(try model(SpeculativeSchedulingTests.fixture), parallel: 1, mixedJobs(maxTokens: 24))
+        XCTAssertNil(batched[1].cause, "the request whose step failed ends with .failed")
+        XCTAssertLessThan(batched[1].tokens.count, alone[1].tokens.count)
+        for index in [0, 2, 3] {
+            XCTAssertEqual(batched[index].tokens, alone[index].tokens)
+            XCTAssertEqual(batched[index].cause, alone[index].cause)
+        }
+        XCTAssertEqual(language.largestBatch, 4, "the four decode steps should run in one call")
+    }
+
     /// `appendEach` gives each session the logits separate appends give, and an invalid step fails alone,
     /// leaving every cache as it was except for the valid steps.
     func testAppendEachMatchesSeparateAppendsAndIsolatesAnInvalidStep() throws {
@@ -168,5 +182,38 @@ final class BatchedDecodingTests: XCTestCase {
             let logits = try together[index].get()
             for (a, b) in zip(logits, expected[index]) { XCTAssertEqual(a, b, accuracy: 1e-4) }
         }
+    }
+}
+
+/// An engine model whose `failingSession`-th session fails its decode steps once it holds `afterTokens` tokens;
+/// records the largest `appendEach` batch.
+private final class FailingStepModel: LanguageModel {
+    struct Injected: Error {}
+    private let inner: EngineLanguageModel
+    private let failingSession: Int
+    private let afterTokens: Int
+    private var made: [ObjectIdentifier] = []
+    private(set) var largestBatch = 0
+
+    init(_ inner: EngineLanguageModel, failingSession: Int, afterTokens: Int) {
+        self.inner = inner
+        self.failingSession = failingSession
+        self.afterTokens = afterTokens
+    }
+
+    var vocabularySize: Int { inner.vocabularySize }
+
+    func makeSession(capacity: Int) throws -> InferenceSession {
+        let session = try inner.makeSession(capacity: capacity)
+        made.append(ObjectIdentifier(session))
+        return session
+    }
+
+    func appendEach(_ steps: [DecodeStep]) -> [Result<[Float], Error>] {
+        largestBatch = max(largestBatch, steps.count)
+        let failing = made.count >= failingSession ? made[failingSession - 1] : nil
+        let fails = steps.map { ObjectIdentifier($0.session) == failing && $0.session.count >= afterTokens }
+        var passed = inner.appendEach(zip(steps, fails).filter { !$0.1 }.map(\.0)).makeIterator()
+        return fails.map { $0 ? .failure(Injected()) : passed.next() ?? .failure(Injected()) }
     }
 }
