@@ -27,6 +27,17 @@ public final class EngineLanguageModel: LanguageModel {
         if speculative { return try EngineDraftSession(MTPDraftSession(model: model, capacity: capacity)) }
         return EngineSession(model: model, cache: model.makeCache(capacity: capacity))
     }
+
+    /// Plain sessions' steps run as one `forward(batch:)`, streaming each weight once for all of them. That
+    /// call changes no cache when any step is invalid, so then (and for other sessions) each step runs alone
+    /// and only the invalid one fails.
+    public func appendEach(_ steps: [DecodeStep]) -> [Result<[Float], Error>] {
+        let requests = steps.compactMap { step in (step.session as? EngineSession)?.request(appending: step.token) }
+        if steps.count > 1, requests.count == steps.count, let logits = try? model.forward(batch: requests) {
+            return logits.map { .success($0) }
+        }
+        return steps.map { step in Result { try step.session.append([step.token]) } }
+    }
 }
 
 final class EngineSession: InferenceSession {
@@ -45,6 +56,11 @@ final class EngineSession: InferenceSession {
 
     func append(_ tokens: [Int]) throws -> [Float] {
         try model.forward(tokens.map { Int32(exactly: $0) ?? -1 }, cache: cache, logits: .last)
+    }
+
+    /// `token` appended to this session's cache, as one request of a batched forward.
+    func request(appending token: Int) -> GLMModel.ForwardRequest {
+        GLMModel.ForwardRequest(tokens: [Int32(exactly: token) ?? -1], cache: cache, logits: .last)
     }
 }
 

@@ -4,7 +4,9 @@ import Foundation
 ///
 /// - Up to `parallel` generations are active at once, each in its own slot with its own KV cache; the worker
 ///   interleaves them one step at a time (a prefill chunk or one token), so a long answer does not hold up
-///   the others. With `parallel` 1 requests run strictly one after another.
+///   the others. The single-token decode steps of all plain (non-speculative) generations in a round run as
+///   one batched model call (`LanguageModel.appendEach`), which streams the weights once for all of them.
+///   With `parallel` 1 requests run strictly one after another.
 /// - Further jobs wait in a bounded FIFO queue (`maxQueue`); beyond it `submit` refuses with `queueFull`.
 /// - A slot keeps its cache after a job ends. A new job takes the free slot whose cached tokens share the longest
 ///   prefix with its prompt, truncates the cache there and computes only the rest (`cachedPromptTokens`).
@@ -121,26 +123,51 @@ public final class GenerationScheduler: @unchecked Sendable {
 
     private func workerLoop() {
         while admitJobs() {
-            // One round: every active generation advances by one step.
+            // One round: every active generation advances by one step. Plain decode steps (one token into a
+            // non-speculative session) are collected and run together in one `appendEach` call.
+            var decodes: [(generation: ActiveGeneration, step: DecodeStep)] = []
             for generation in active {
-                let outcome: Result<FinishCause?, Error> = Result { try step(generation) }
-                switch outcome {
-                case .success(nil):
+                switch Result(catching: { try step(generation) }) {
+                case .success(.running):
                     continue
-                case let .success(cause?):
+                case let .success(.decode(decodeStep)):
+                    decodes.append((generation, decodeStep))
+                case let .success(.finished(cause)):
                     end(generation, .finished(cause), cause: cause)
                 case let .failure(error):
-                    // The cache may hold a partial step; the slot starts clean next time.
-                    generation.slot.reset()
-                    log("generation failed: \(error)")
-                    end(generation, .failed("generation failed: \(error)"), cause: nil)
+                    fail(generation, error)
                 }
             }
+            if !decodes.isEmpty { decode(decodes) }
             active.removeAll { $0.isDone }
         }
         for generation in active { end(generation, .finished(.cancelled), cause: .cancelled) }
         active.removeAll()
         finished.signal()
+    }
+
+    /// Appends each generation's chosen token to its cache, all in one model call, and keeps the logits.
+    private func decode(_ decodes: [(generation: ActiveGeneration, step: DecodeStep)]) {
+        let started = Date()
+        let results = model.appendEach(decodes.map(\.step))
+        let seconds = Date().timeIntervalSince(started)
+        for ((generation, step), result) in zip(decodes, results) {
+            generation.stats.decodeSeconds += seconds
+            switch result {
+            case let .success(logits):
+                generation.logits = logits
+                generation.slot.tokens.append(step.token)
+            case let .failure(error):
+                fail(generation, error)
+            }
+        }
+    }
+
+    /// Ends `generation` with `error`; its cache may hold a partial step, so the slot starts clean next time.
+    private func fail(_ generation: ActiveGeneration, _ error: Error) {
+        generation.slot.reset()
+        log("generation failed: \(error)")
+        end(generation, .failed("generation failed: \(error)"), cause: nil)
     }
 
     /// Moves queued jobs into free slots, waiting while there is nothing to do; false once stopping.
@@ -204,12 +231,22 @@ public final class GenerationScheduler: @unchecked Sendable {
         generation.stats.cachedTokens = common
     }
 
-    /// Advances `generation` by one prefill chunk or one token; returns the cause when it has ended.
-    private func step(_ generation: ActiveGeneration) throws -> FinishCause? {
+    /// What one step of a generation leaves to do.
+    private enum StepOutcome {
+        /// The step is complete.
+        case running
+        /// A token was emitted and must still be appended to the session (batched with other generations').
+        case decode(DecodeStep)
+        case finished(FinishCause)
+    }
+
+    /// Advances `generation` by one prefill chunk or one token (a plain decode token's forward is left to the
+    /// caller).
+    private func step(_ generation: ActiveGeneration) throws -> StepOutcome {
         let job = generation.job
-        if job.isCancelled || isStopping { return .cancelled }
+        if job.isCancelled || isStopping { return .finished(.cancelled) }
         guard let session = generation.slot.session, !job.promptTokens.isEmpty,
-              job.promptTokens.count < session.capacity else { return .length }
+              job.promptTokens.count < session.capacity else { return .finished(.length) }
         let prompt = job.promptTokens
         let started = Date()
 
@@ -220,7 +257,7 @@ public final class GenerationScheduler: @unchecked Sendable {
             generation.slot.tokens.append(contentsOf: chunk)
             generation.position = end
             generation.stats.prefillSeconds += Date().timeIntervalSince(started)
-            return nil
+            return .running
         }
 
         defer { generation.stats.decodeSeconds += Date().timeIntervalSince(started) }
@@ -232,15 +269,13 @@ public final class GenerationScheduler: @unchecked Sendable {
             (token, forced) = generation.forcer.next(sample: { generation.sampler.sample(generation.logits) },
                                                      isStop: { job.stopTokenIDs.contains($0) })
         }
-        if let cause = emit(token, forced: forced, generation) { return cause }
-        if session.count >= session.capacity { return .length }
+        if let cause = emit(token, forced: forced, generation) { return .finished(cause) }
+        if session.count >= session.capacity { return .finished(.length) }
         if let drafting = session as? SpeculativeInferenceSession, generation.forcer.isSettled,
            session.count + 2 <= session.capacity {
-            return try speculate(after: token, drafting, generation)
+            return try speculate(after: token, drafting, generation).map(StepOutcome.finished) ?? .running
         }
-        generation.logits = try session.append([token])
-        generation.slot.tokens.append(token)
-        return nil
+        return .decode(DecodeStep(session: session, token: token))
     }
 
     /// Emits a chosen token unless it is a stop token; returns the cause when the generation ends with it.

@@ -5,6 +5,27 @@ public protocol LanguageModel: AnyObject {
     var vocabularySize: Int { get }
     /// A fresh session able to hold `capacity` tokens.
     func makeSession(capacity: Int) throws -> InferenceSession
+    /// Appends one token to each of several distinct sessions and returns, per step and in order, the logits
+    /// after it or that step's error; one step's failure leaves the others' results and caches intact.
+    /// The default runs `append` session by session; a model may run all steps in one pass.
+    func appendEach(_ steps: [DecodeStep]) -> [Result<[Float], Error>]
+}
+
+/// One decode token for one session.
+public struct DecodeStep {
+    public var session: InferenceSession
+    public var token: Int
+
+    public init(session: InferenceSession, token: Int) {
+        self.session = session
+        self.token = token
+    }
+}
+
+extension LanguageModel {
+    public func appendEach(_ steps: [DecodeStep]) -> [Result<[Float], Error>] {
+        steps.map { step in Result { try step.session.append([step.token]) } }
+    }
 }
 
 /// One sequence's KV cache.
