@@ -38,21 +38,6 @@ final class BatchedDecodingTests: XCTestCase {
         return outcomes
     }
 
-    private func drain(_ job: GenerationJob, cancelAfter: Int?) -> Outcome {
-        var tokens: [Int] = []
-        for _ in 0..<20_000 {
-            switch job.nextEvent(timeout: 0.05) {
-            case let .token(id)?:
-                tokens.append(id)
-                if tokens.count == cancelAfter { job.cancel() }
-            case let .finished(cause)?: return (tokens, cause)
-            case .failed?: return (tokens, nil)
-            case nil: continue
-            }
-        }
-        return (tokens, nil)
-    }
-
     /// Four concurrent requests of different lengths, one ending on a stop token, one with penalties.
     private func mixedJobs(maxTokens: Int) -> [GenerationJob] {
         var penalised = greedy

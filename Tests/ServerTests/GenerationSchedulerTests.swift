@@ -58,20 +58,6 @@ final class GenerationSchedulerTests: XCTestCase {
         return GenerationJob(promptTokens: prompt, sampling: greedy, maxNewTokens: max, stopTokenIDs: [15])
     }
 
-    /// Drains a job's events: the tokens and how it ended.
-    private func drain(_ job: GenerationJob) -> ([Int], FinishCause?) {
-        var tokens: [Int] = []
-        for _ in 0..<10_000 {
-            switch job.nextEvent(timeout: 0.05) {
-            case let .token(id)?: tokens.append(id)
-            case let .finished(cause)?: return (tokens, cause)
-            case .failed?: return (tokens, nil)
-            case nil: continue
-            }
-        }
-        return (tokens, nil)
-    }
-
     func testActiveJobsAreInterleavedTokenByToken() throws {
         let model = RecordingLanguageModel()
         let scheduler = GenerationScheduler(model: model, contextSize: 64, parallel: 2, maxQueue: 4)

@@ -48,21 +48,6 @@ final class SpeculativeSchedulingTests: XCTestCase {
         }
     }
 
-    private func drain(_ job: GenerationJob, cancelAfter: Int? = nil) -> (tokens: [Int], cause: FinishCause?) {
-        var tokens: [Int] = []
-        for _ in 0..<20_000 {
-            switch job.nextEvent(timeout: 0.05) {
-            case let .token(id)?:
-                tokens.append(id)
-                if tokens.count == cancelAfter { job.cancel() }
-            case let .finished(cause)?: return (tokens, cause)
-            case .failed?: return (tokens, nil)
-            case nil: continue
-            }
-        }
-        return (tokens, nil)
-    }
-
     private var greedy: SamplingParameters {
         var p = SamplingParameters()
         p.temperature = 0
