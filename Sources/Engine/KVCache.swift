@@ -41,3 +41,47 @@ public final class KVCache: @unchecked Sendable {
 
     func advance(by tokens: Int) { count += tokens }
 }
+
+// MARK: moving positions in and out (the server's prefix cache)
+
+extension KVCache {
+    /// Name of the element type the cache stores (part of a prefix-cache file's fingerprint).
+    public var storageName: String { "f32" }
+
+    /// Bytes one position takes: its K and V rows in every layer.
+    public var bytesPerPosition: Int { layers * 2 * width * MemoryLayout<Float>.stride }
+
+    /// Copies positions `range` (all below `count`) into `destination` (`range.count · bytesPerPosition` bytes),
+    /// layer by layer: that layer's K rows, then its V rows. `appendPositions` reads the same layout.
+    public func copyPositions(_ range: Range<Int>, into destination: UnsafeMutableRawPointer) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= count, "copyPositions outside the cache")
+        let rows = range.count * width
+        var out = destination.assumingMemoryBound(to: Float.self)
+        for layer in 0..<layers {
+            out.update(from: keys[layer] + range.lowerBound * width, count: rows); out += rows
+            out.update(from: values[layer] + range.lowerBound * width, count: rows); out += rows
+        }
+    }
+
+    /// Appends `positions` positions from `source` (laid out as `copyPositions` writes them) at `count`.
+    public func appendPositions(_ positions: Int, from source: UnsafeRawPointer) throws {
+        guard positions >= 0, count + positions <= capacity else {
+            throw EngineError.cacheFull(count: count, adding: positions, capacity: capacity)
+        }
+        let rows = positions * width
+        var input = source.assumingMemoryBound(to: Float.self)
+        for layer in 0..<layers {
+            (keys[layer] + count * width).update(from: input, count: rows); input += rows
+            (values[layer] + count * width).update(from: input, count: rows); input += rows
+        }
+        count += positions
+    }
+}
+
+extension GLMModel {
+    /// KV-cache bytes per position of the main model (`KVCache.bytesPerPosition` of `makeCache`).
+    public var kvBytesPerPosition: Int { config.numHiddenLayers * 2 * config.numKeyValueHeads * config.headDim * MemoryLayout<Float>.stride }
+
+    /// KV-cache bytes per position of the MTP layer's cache (0 without one).
+    public var mtpKVBytesPerPosition: Int { hasMTP ? 2 * config.numKeyValueHeads * config.headDim * MemoryLayout<Float>.stride : 0 }
+}

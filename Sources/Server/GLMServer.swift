@@ -25,6 +25,15 @@ public struct ServerOptions: Sendable {
     /// Speculative decoding with the model's MTP layer (`--speculative mtp`): each decode step drafts one token
     /// and verifies it together with the current one; the output distribution is unchanged.
     public var speculativeMTP = false
+    /// Prefix cache (`--cache-ram`): bytes of KV blocks kept in memory for any later request; nil: a quarter of the
+    /// memory available at start-up once the slots' KV caches are set aside; 0: no prefix cache (each slot still
+    /// reuses its own last sequence).
+    public var cacheRAMBytes: Int?
+    /// Prefix cache disk tier (`--cache-dir`, `--cache-disk`): blocks are also written there and survive restarts.
+    public var cacheDirectory: URL?
+    public var cacheDiskBytes = 20 << 30
+    /// Positions per prefix-cache block.
+    public var cacheBlockTokens = 256
 
     public init(modelDirectory: URL) { self.modelDirectory = modelDirectory }
 }
@@ -49,6 +58,8 @@ public final class GLMServer: @unchecked Sendable {
     private let http: HTTPServer
     /// Bytes of weights the engine maps.
     public let weightBytes: Int
+    /// KV blocks shared by all requests (nil with `--cache-ram 0`).
+    public let prefixCache: PrefixCache?
 
     /// Binds the listening socket (first, so a busy port fails before a long load), reads the tokenizer and
     /// generation_config.json (so a broken one fails in milliseconds), then loads the model's weights in
@@ -76,10 +87,13 @@ public final class GLMServer: @unchecked Sendable {
         let maximum = glm.config.maxPositionEmbeddings
         let contextSize = min(max(options.contextSize ?? min(maximum, 32768), 2), maximum)
         let id = options.modelID ?? options.modelDirectory.standardizedFileURL.lastPathComponent
+        let prefixCache = try Self.makePrefixCache(options, model: glm, contextSize: contextSize)
+        self.prefixCache = prefixCache
         self.model = ServedModel(id: id, tokenizer: tokenizer, defaults: defaults,
                                  modelEOSTokenIDs: glm.config.eosTokenIds,
                                  languageModel: try EngineLanguageModel(model: glm, speculative: options.speculativeMTP), contextSize: contextSize,
-                                 parallel: options.parallel, maxQueue: options.maxQueue, log: options.http.log)
+                                 parallel: options.parallel, maxQueue: options.maxQueue, prefixCache: prefixCache,
+                                 log: options.http.log)
         self.options = options
         self.weightBytes = glm.weightBytes
         handler.set(APIRouter(model: model, apiKey: options.apiKey))

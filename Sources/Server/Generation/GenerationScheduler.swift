@@ -10,6 +10,8 @@ import Foundation
 /// - Further jobs wait in a bounded FIFO queue (`maxQueue`); beyond it `submit` refuses with `queueFull`.
 /// - A slot keeps its cache after a job ends. A new job takes the free slot whose cached tokens share the longest
 ///   prefix with its prompt, truncates the cache there and computes only the rest (`cachedPromptTokens`).
+///   With a `PrefixCache`, the slot's prefix is extended by the longest chain of cached blocks of the prompt from
+///   any earlier sequence, and every slot publishes its completed blocks after each round.
 /// - Cancellation (`GenerationJob.cancel`, or `stop()`) is checked before every step.
 public final class GenerationScheduler: @unchecked Sendable {
     public enum SubmitError: Error { case queueFull, shuttingDown }
@@ -19,6 +21,8 @@ public final class GenerationScheduler: @unchecked Sendable {
     private let maxQueue: Int
     private let prefillChunk: Int
     private let log: @Sendable (String) -> Void
+    /// KV blocks shared by all slots (nil: each slot only reuses its own last sequence).
+    private let prefixCache: PrefixCache?
     private let condition = NSCondition()
     private var queue: [GenerationJob] = []
     private var activeCount = 0
@@ -39,11 +43,13 @@ public final class GenerationScheduler: @unchecked Sendable {
     ///   - maxQueue: jobs that may wait while the slots are busy.
     ///   - prefillChunk: prompt tokens computed per step, between which cancellation is checked.
     ///   - log: receives one line per finished generation (token counts, cause, speed).
+    ///   - prefixCache: blocks of earlier sequences any job may start from (see `PrefixCache`).
     public init(model: LanguageModel, contextSize: Int, parallel: Int = 1, maxQueue: Int, prefillChunk: Int = 256,
-                log: @escaping @Sendable (String) -> Void = { _ in }) {
+                prefixCache: PrefixCache? = nil, log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.model = model
         self.contextSize = contextSize
-        self.slots = (0..<max(1, parallel)).map { _ in Slot() }
+        self.prefixCache = prefixCache
+        self.slots = (0..<max(1, parallel)).map { _ in Slot(blockTokens: prefixCache?.blockTokens ?? 256) }
         self.maxQueue = max(0, maxQueue)
         self.prefillChunk = max(1, prefillChunk)
         self.log = log
@@ -95,7 +101,7 @@ public final class GenerationScheduler: @unchecked Sendable {
     public var metrics: SchedulerMetrics {
         condition.lock(); defer { condition.unlock() }
         return SchedulerMetrics(waiting: queue.count, active: activeCount, slots: slots.count, totals: totals,
-                                finished: finishCounts)
+                                finished: finishCounts, cache: prefixCache?.statistics)
     }
 
     /// Cancels waiting and active jobs and waits for the worker to end.
@@ -139,10 +145,12 @@ public final class GenerationScheduler: @unchecked Sendable {
                 }
             }
             if !decodes.isEmpty { decode(decodes) }
+            if let prefixCache { for generation in active { prefixCache.publish(from: generation.slot) } }
             active.removeAll { $0.isDone }
         }
         for generation in active { end(generation, .finished(.cancelled), cause: .cancelled) }
         active.removeAll()
+        prefixCache?.close()
         finished.signal()
     }
 
@@ -222,9 +230,13 @@ public final class GenerationScheduler: @unchecked Sendable {
             slot.session = try model.makeSession(capacity: contextSize)
             slot.tokens = []
         }
-        let common = min(slot.commonPrefix(with: prompt), max(0, prompt.count - 1), slot.session?.count ?? 0)
+        let started = Date()
+        var held = min(slot.commonPrefix(with: prompt), slot.session?.count ?? 0)
+        if let prefixCache { held = try prefixCache.reuse(in: slot, prompt: prompt, common: held) }
+        let common = min(held, max(0, prompt.count - 1))
         slot.session?.truncate(to: common)
-        slot.tokens.removeLast(slot.tokens.count - common)
+        slot.truncateTokens(to: common)
+        generation.stats.prefillSeconds += Date().timeIntervalSince(started)
         generation.position = common
         generation.job.setCachedPromptTokens(common)
         generation.stats.promptTokens = prompt.count
@@ -355,6 +367,8 @@ public struct SchedulerMetrics: Sendable {
     public var slots: Int
     public var totals: SchedulerTotals
     public var finished: [FinishCause: Int]
+    /// The prefix cache's counters (nil without one).
+    public var cache: PrefixCacheStatistics?
 
     /// Prometheus text exposition format.
     public var prometheusText: String {
@@ -383,6 +397,21 @@ public struct SchedulerMetrics: Sendable {
         let causes: [(FinishCause, String)] = [(.stopToken, "stop"), (.length, "length"), (.cancelled, "cancelled")]
         metric("generations_total", "counter", "Finished generations by how they ended.",
                causes.map { ("{finish=\"\($0.1)\"}", "\(finished[$0.0, default: 0])") })
+        if let cache {
+            metric("prefix_cache_hits_total", "counter", "Prompt blocks reused from the prefix cache, by tier.",
+                   [("{tier=\"ram\"}", "\(cache.hits)"), ("{tier=\"disk\"}", "\(cache.diskHits)")])
+            metric("prefix_cache_misses_total", "counter", "Whole prompt blocks looked up and not found.",
+                   [("", "\(cache.misses)")])
+            metric("prefix_cache_evictions_total", "counter", "Blocks dropped, by tier (RAM: --cache-ram, disk: --cache-disk).",
+                   [("{tier=\"ram\"}", "\(cache.evictions)"), ("{tier=\"disk\"}", "\(cache.diskEvictions)")])
+            metric("prefix_cache_bytes", "gauge", "Bytes of KV blocks held, by tier.",
+                   [("{tier=\"ram\"}", "\(cache.ramBytes)"), ("{tier=\"disk\"}", "\(cache.diskBytes)")])
+            metric("prefix_cache_blocks", "gauge", "KV blocks held in RAM.", [("", "\(cache.ramBlocks)")])
+            metric("prefix_cache_disk_writes_total", "counter", "Blocks written to --cache-dir, and writes dropped because the writer was behind.",
+                   [("{result=\"written\"}", "\(cache.diskWrites)"), ("{result=\"dropped\"}", "\(cache.diskWritesDropped)")])
+            metric("prefix_cache_files_discarded_total", "counter", "Cache files of this model found truncated or corrupt and deleted.",
+                   [("", "\(cache.diskFilesDiscarded)")])
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 }

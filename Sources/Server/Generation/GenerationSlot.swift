@@ -5,6 +5,13 @@ final class Slot {
     var session: InferenceSession?
     var tokens: [Int] = []
     var lastUsed = 0
+    /// Prefix cache: keys of the whole blocks of `tokens` computed so far, and how many of those blocks were
+    /// handed to the cache (both shrink with `tokens`).
+    var blockKeys: [BlockKey] = []
+    var publishedBlocks = 0
+    let blockTokens: Int
+
+    init(blockTokens: Int = 256) { self.blockTokens = max(1, blockTokens) }
 
     func commonPrefix(with prompt: [Int]) -> Int {
         var n = 0
@@ -13,9 +20,19 @@ final class Slot {
         return n
     }
 
+    /// Keeps the first `count` tokens (and the block keys that only cover them).
+    func truncateTokens(to count: Int) {
+        tokens.removeLast(max(0, tokens.count - count))
+        let blocks = min(blockKeys.count, tokens.count / blockTokens)
+        blockKeys.removeLast(blockKeys.count - blocks)
+        publishedBlocks = min(publishedBlocks, blocks)
+    }
+
     func reset() {
         session = nil
         tokens = []
+        blockKeys = []
+        publishedBlocks = 0
     }
 }
 
