@@ -92,6 +92,7 @@ public final class PrefixCache: @unchecked Sendable {
         clock += 1
         if blocks[key] != nil {
             blocks[key]?.lastUsed = clock
+            touchAncestors(from: parent)
             return
         }
         guard ramBudget >= blockBytes || disk != nil else { return }
@@ -105,8 +106,19 @@ public final class PrefixCache: @unchecked Sendable {
     private func store(_ block: KVBlock) {
         guard ramBudget >= blockBytes else { return }
         blocks[block.key] = Entry(block: block, lastUsed: clock)
+        touchAncestors(from: block.parent)
         lock.lock(); counters.ramBytes += blockBytes; counters.ramBlocks += 1; lock.unlock()
         evict(toFit: ramBudget, keeping: block.key)
+    }
+
+    /// Marks `key` and its ancestors in RAM as used now: a parent is never older than its child, so eviction cuts a
+    /// chain from its end and never leaves blocks that no lookup can reach.
+    private func touchAncestors(from key: BlockKey) {
+        var key = key
+        while let entry = blocks[key], entry.lastUsed < clock {
+            blocks[key]?.lastUsed = clock
+            key = entry.block.parent
+        }
     }
 
     /// Drops least recently used blocks (deepest first among equals) until the RAM tier holds at most `limit` bytes.
