@@ -34,6 +34,8 @@ public struct ServerOptions: Sendable {
     public var cacheDiskBytes = 20 << 30
     /// Positions per prefix-cache block.
     public var cacheBlockTokens = 256
+    /// Where the memory checks read the memory available (nil: `/proc/meminfo`'s `MemAvailable`); for tests.
+    public var availableMemory: (@Sendable () -> Int?)?
 
     public init(modelDirectory: URL) { self.modelDirectory = modelDirectory }
 }
@@ -93,6 +95,8 @@ public final class GLMServer: @unchecked Sendable {
                                  modelEOSTokenIDs: glm.config.eosTokenIds,
                                  languageModel: try EngineLanguageModel(model: glm, speculative: options.speculativeMTP), contextSize: contextSize,
                                  parallel: options.parallel, maxQueue: options.maxQueue, prefixCache: prefixCache,
+                                 memory: KVMemoryGuard(bytesPerPosition: Self.slotBytesPerPosition(options, model: glm),
+                                                       available: options.availableMemory ?? { SystemMemory.availableBytes() }),
                                  log: options.http.log)
         self.options = options
         self.weightBytes = glm.weightBytes

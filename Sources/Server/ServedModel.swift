@@ -21,7 +21,7 @@ public final class ServedModel: @unchecked Sendable {
 
     public init(id: String, tokenizer: Tokenizer, defaults: GenerationDefaults, modelEOSTokenIDs: [Int],
                 languageModel: LanguageModel, contextSize: Int, parallel: Int = 1, maxQueue: Int,
-                prefixCache: PrefixCache? = nil, log: @escaping @Sendable (String) -> Void = { _ in }) {
+                prefixCache: PrefixCache? = nil, memory: KVMemoryGuard = KVMemoryGuard(), log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.id = id
         self.tokenizer = tokenizer
         self.defaults = defaults
@@ -34,7 +34,7 @@ public final class ServedModel: @unchecked Sendable {
         self.vocabularySize = languageModel.vocabularySize
         self.created = Int(Date().timeIntervalSince1970)
         self.scheduler = GenerationScheduler(model: languageModel, contextSize: contextSize, parallel: parallel,
-                                             maxQueue: maxQueue, prefixCache: prefixCache,
+                                             maxQueue: maxQueue, prefixCache: prefixCache, memory: memory,
                                              log: log)
         scheduler.start()
     }

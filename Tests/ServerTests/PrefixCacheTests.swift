@@ -129,6 +129,33 @@ final class PrefixCacheTests: XCTestCase {
         XCTAssertGreaterThan(try metric(on, "glmserve_prefix_cache_hits_total{tier=\"ram\"}"), 0)
     }
 
+    /// When the memory available shrinks at run time, a job first takes the prefix cache's RAM, and one that
+    /// still cannot fit gets a 503 with Retry-After instead of growing its cache.
+    func testRunTimeShortageEvictsBlocksThenAnswers503() throws {
+        let free = MemoryBox(1 << 30)
+        let server = try ServerHarness { options in
+            options.parallel = 3
+            options.cacheRAMBytes = 1 << 20
+            options.cacheBlockTokens = Self.block
+            options.availableMemory = { free.value }
+        }
+        servers.append(server)
+        _ = try complete(server, tokens(400, seed: 60))               // 12 blocks of 16 KiB in the cache
+        XCTAssertEqual(try metric(server, "glmserve_prefix_cache_blocks"), 12)
+        let reserve = 256 << 20
+        free.value = reserve + 100_000                                  // 406 positions × 512 bytes do not fit ...
+        let admitted = try complete(server, tokens(400, seed: 61))      // ... until blocks are evicted
+        XCTAssertGreaterThan(try metric(server, "glmserve_prefix_cache_evictions_total{tier=\"ram\"}"), 0)
+        XCTAssertEqual(admitted.cached, 0)
+        free.value = reserve
+        let response = try server.client().request("POST", "/v1/completions", body: JSONValue([
+            "prompt": .array(tokens(1500, seed: 62).map { JSONValue($0) }), "max_tokens": 6,
+        ]).serialized(), headers: ["Content-Type": "application/json"])
+        XCTAssertEqual(response.status, 503, response.text)
+        XCTAssertEqual(response.headers["retry-after"], "1")
+        XCTAssertTrue(response.text.contains("kv_memory_exhausted"), response.text)
+    }
+
     func testStartRefusesKVCachesThatCannotFit() throws {
         XCTAssertThrowsError(try ServerHarness { options in
             options.parallel = 100_000
@@ -136,6 +163,16 @@ final class PrefixCacheTests: XCTestCase {
         }) { error in
             XCTAssertTrue("\(error)".contains("--ctx-size 100000 × --parallel 100000"), "\(error)")
         }
+    }
+}
+
+private final class MemoryBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Int
+    init(_ value: Int) { stored = value }
+    var value: Int {
+        get { lock.lock(); defer { lock.unlock() }; return stored }
+        set { lock.lock(); stored = newValue; lock.unlock() }
     }
 }
 

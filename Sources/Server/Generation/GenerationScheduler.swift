@@ -14,7 +14,12 @@ import Foundation
 ///   any earlier sequence, and every slot publishes its completed blocks after each round.
 /// - Cancellation (`GenerationJob.cancel`, or `stop()`) is checked before every step.
 public final class GenerationScheduler: @unchecked Sendable {
-    public enum SubmitError: Error { case queueFull, shuttingDown }
+    public enum SubmitError: Error {
+        case queueFull, shuttingDown
+        /// The job's KV cache could not grow without exceeding the memory available (even after emptying the
+        /// prefix cache's RAM tier): answered 503 with `Retry-After`, never an out-of-memory kill.
+        case memoryShort(neededBytes: Int, availableBytes: Int)
+    }
 
     private let model: LanguageModel
     private let contextSize: Int
@@ -23,6 +28,8 @@ public final class GenerationScheduler: @unchecked Sendable {
     private let log: @Sendable (String) -> Void
     /// KV blocks shared by all slots (nil: each slot only reuses its own last sequence).
     private let prefixCache: PrefixCache?
+    /// The run-time memory guard: KV bytes per position (0: no guard), and how much memory is available.
+    private let memory: KVMemoryGuard
     private let condition = NSCondition()
     private var queue: [GenerationJob] = []
     private var activeCount = 0
@@ -45,10 +52,12 @@ public final class GenerationScheduler: @unchecked Sendable {
     ///   - log: receives one line per finished generation (token counts, cause, speed).
     ///   - prefixCache: blocks of earlier sequences any job may start from (see `PrefixCache`).
     public init(model: LanguageModel, contextSize: Int, parallel: Int = 1, maxQueue: Int, prefillChunk: Int = 256,
-                prefixCache: PrefixCache? = nil, log: @escaping @Sendable (String) -> Void = { _ in }) {
+                prefixCache: PrefixCache? = nil, memory: KVMemoryGuard = KVMemoryGuard(),
+                log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.model = model
         self.contextSize = contextSize
         self.prefixCache = prefixCache
+        self.memory = memory
         self.slots = (0..<max(1, parallel)).map { _ in Slot(blockTokens: prefixCache?.blockTokens ?? 256) }
         self.maxQueue = max(0, maxQueue)
         self.prefillChunk = max(1, prefillChunk)
@@ -68,6 +77,7 @@ public final class GenerationScheduler: @unchecked Sendable {
         condition.lock(); defer { condition.unlock() }
         if stopping { throw SubmitError.shuttingDown }
         if queue.count + activeCount >= slots.count + maxQueue { throw SubmitError.queueFull }
+        try memory.check(growthBytes(for: job), evictable: prefixCache?.statistics.ramBytes ?? 0)
         queue.append(job)
         condition.broadcast()
     }
@@ -145,7 +155,10 @@ public final class GenerationScheduler: @unchecked Sendable {
                 }
             }
             if !decodes.isEmpty { decode(decodes) }
-            if let prefixCache { for generation in active { prefixCache.publish(from: generation.slot) } }
+            for generation in active {
+                prefixCache?.publish(from: generation.slot)
+                generation.slot.noteHighWater()
+            }
             active.removeAll { $0.isDone }
         }
         for generation in active { end(generation, .finished(.cancelled), cause: .cancelled) }
@@ -198,6 +211,7 @@ public final class GenerationScheduler: @unchecked Sendable {
             }
             let generation = ActiveGeneration(job: job, slot: chooseSlot(for: job.promptTokens))
             do {
+                if let prefixCache { memory.makeRoom(for: growthBytes(for: job, in: generation.slot), in: prefixCache) }
                 try prepare(generation)
                 active.append(generation)
             } catch {
@@ -207,6 +221,14 @@ public final class GenerationScheduler: @unchecked Sendable {
             }
         }
         return true
+    }
+
+    /// Bytes of KV memory `job` may newly commit: positions beyond the high-water mark of the slot it gets (the
+    /// lowest mark of all slots when that is not known yet). A cache's pages, once written, stay committed.
+    private func growthBytes(for job: GenerationJob, in slot: Slot? = nil) -> Int {
+        let positions = min(contextSize, job.promptTokens.count + job.maxNewTokens)
+        let mark = slot?.highWater ?? slots.map(\.highWater).min() ?? 0
+        return max(0, positions - mark) * memory.bytesPerPosition
     }
 
     /// The free slot whose cache shares the longest prefix with `prompt` (the least recently used among equals).

@@ -10,6 +10,18 @@ final class Slot {
     var blockKeys: [BlockKey] = []
     var publishedBlocks = 0
     let blockTokens: Int
+    /// Most positions the session has held (their memory stays committed); read by `submit` on other threads.
+    var highWater: Int {
+        mark.lock(); defer { mark.unlock() }
+        return highWaterValue
+    }
+    private var highWaterValue = 0
+    private let mark = NSLock()
+
+    func noteHighWater() {
+        let count = session?.count ?? 0
+        mark.lock(); highWaterValue = max(highWaterValue, count); mark.unlock()
+    }
 
     init(blockTokens: Int = 256) { self.blockTokens = max(1, blockTokens) }
 

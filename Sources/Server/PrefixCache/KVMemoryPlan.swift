@@ -4,10 +4,15 @@ import Foundation
 extension GLMServer {
     /// Checks that `--parallel` KV caches of `contextSize` positions (and an explicit `--cache-ram`) fit in the
     /// memory available now, and makes the prefix cache (nil with `--cache-ram 0` or a model too big for a block).
+    /// KV bytes one position of a slot takes (main cache, plus the MTP cache with `--speculative mtp`).
+    static func slotBytesPerPosition(_ options: ServerOptions, model: GLMModel) -> Int {
+        model.kvBytesPerPosition + (options.speculativeMTP ? model.mtpKVBytesPerPosition : 0)
+    }
+
     static func makePrefixCache(_ options: ServerOptions, model: GLMModel, contextSize: Int) throws -> PrefixCache? {
-        let perPosition = model.kvBytesPerPosition + (options.speculativeMTP ? model.mtpKVBytesPerPosition : 0)
+        let perPosition = slotBytesPerPosition(options, model: model)
         let slotBytes = options.parallel * contextSize * perPosition
-        let available = SystemMemory.availableBytes()
+        let available = options.availableMemory.map { $0() } ?? SystemMemory.availableBytes()
         if let available, slotBytes + (options.cacheRAMBytes ?? 0) > available {
             let cacheText = options.cacheRAMBytes.map { " plus --cache-ram \(ByteCountText.text($0))" } ?? ""
             throw ServerStartError.unsupportedOption(
