@@ -16,6 +16,8 @@ public struct ServerOptions: Sendable {
     public var numa: NUMAPolicy?
     /// Fast (default) or f32-exact matrix products (`--exact`).
     public var numerics: NumericMode = .fast
+    /// KV cache storage (`--kv-type`); nil: `KVStorageType.default(for: numerics)`.
+    public var kvStorage: KVStorageType?
     /// Generations interleaved token by token, each with its own KV cache.
     public var parallel = 1
     /// Requests that may wait while all `parallel` slots are busy.
@@ -60,6 +62,8 @@ public final class GLMServer: @unchecked Sendable {
     private let http: HTTPServer
     /// Bytes of weights the engine maps.
     public let weightBytes: Int
+    /// KV cache bytes per token of one sequence (main model, in the `--kv-type`).
+    public let kvBytesPerPosition: Int
     /// KV blocks shared by all requests (nil with `--cache-ram 0`).
     public let prefixCache: PrefixCache?
 
@@ -81,6 +85,7 @@ public final class GLMServer: @unchecked Sendable {
         let glm = try GLMModel.load(from: options.modelDirectory, threads: options.threads, numa: options.numa,
                                     numerics: options.numerics,
                                     progress: loadProgress)
+        glm.kvStorage = options.kvStorage ?? .default(for: options.numerics)
         if options.speculativeMTP && !glm.hasMTP {
             throw ServerStartError.unsupportedOption("--speculative mtp needs a model with an MTP layer "
                 + "(model.layers.\(glm.config.numHiddenLayers).*, num_nextn_predict_layers ≥ 1); "
@@ -100,6 +105,7 @@ public final class GLMServer: @unchecked Sendable {
                                  log: options.http.log)
         self.options = options
         self.weightBytes = glm.weightBytes
+        self.kvBytesPerPosition = glm.kvBytesPerPosition
         handler.set(APIRouter(model: model, apiKey: options.apiKey))
     }
 

@@ -23,6 +23,8 @@ struct BenchCommand: ParsableCommand {
 
     @OptionGroup var numerics: NumericsOption
 
+    @OptionGroup var kv: KVTypeOption
+
     @Option(name: .long, help: "Also decode this many sequences together (one token each per step) and report the total tokens/s.")
     var batch: Int = 1
 
@@ -37,6 +39,7 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         let glm = try loadModel(model, threads: threads, populate: true, numa: numa.policy, numerics: numerics.mode,
                                 context: (promptTokens: promptTokens, newTokens: newTokens))
+        glm.kvStorage = kv.storage(for: glm.numerics)
         let vocab = glm.config.vocabSize
         var state: UInt64 = 12345
         let prompt: [Int32] = (0..<promptTokens).map { _ in

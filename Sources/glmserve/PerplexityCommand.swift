@@ -28,6 +28,8 @@ struct PerplexityCommand: ParsableCommand {
 
     @OptionGroup var numerics: NumericsOption
 
+    @OptionGroup var kv: KVTypeOption
+
     func validate() throws {
         guard ctx >= 1 else { throw ValidationError("--ctx must be at least 1") }
     }
@@ -44,6 +46,7 @@ struct PerplexityCommand: ParsableCommand {
         }
         let glm = try loadModel(model, threads: threads, populate: true, numa: numa.policy, numerics: numerics.mode,
                                 context: (promptTokens: min(ctx + 1, tokens.count), newTokens: 0))
+        glm.kvStorage = kv.storage(for: glm.numerics)
         let interactive = isatty(STDERR_FILENO) != 0
         let start = Date()
         let result = try glm.perplexity(of: tokens, window: ctx) { done, total in

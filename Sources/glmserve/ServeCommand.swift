@@ -28,6 +28,8 @@ struct ServeCommand: ParsableCommand {
 
     @OptionGroup var numerics: NumericsOption
 
+    @OptionGroup var kv: KVTypeOption
+
     @Option(name: .customLong("max-queue"), help: "Requests that may wait while every --parallel slot is busy; more get 503.")
     var maxQueue: Int = 64
 
@@ -94,6 +96,7 @@ struct ServeCommand: ParsableCommand {
         options.threads = threads
         options.numa = numa.policy
         options.numerics = numerics.mode
+        options.kvStorage = kv.storage(for: numerics.mode)
         options.maxQueue = maxQueue
         options.parallel = parallel
         options.contextSize = ctxSize
@@ -125,6 +128,9 @@ struct ServeCommand: ParsableCommand {
                                 server.model.id, Date().timeIntervalSince(started),
                                 ByteCountText.text(server.weightBytes), server.model.contextSize, threadCount, parallel,
                                 options.speculativeMTP ? ", speculative decoding: mtp" : ""))
+        let storage = kv.storage(for: numerics.mode)
+        ServeCommand.log("KV cache: \(storage.rawValue), \(server.kvBytesPerPosition) bytes per token "
+            + "(decode attention: \(storage.kernelName))")
         ServeCommand.log("memory: \(ServeCommand.residentMemory()) resident; API key \(options.apiKey?.isEmpty == false ? "required" : "not required")")
         let shownHost = server.address.hasPrefix("[") || !host.contains(":") ? server.address : "[\(host)]:\(server.port)"
         ServeCommand.log("listening on http://\(shownHost) (port \(server.port))")

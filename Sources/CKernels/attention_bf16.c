@@ -1,0 +1,86 @@
+// BF16 KV cache rows: scores of all query heads of a GQA group against one K row (read once), and rows widened
+// to f32 (for V and for prefill). AVX512_BF16 (`vdpbf16ps`: pairs of BF16 products summed into f32 lanes),
+// AVX2 (widen, then FMA) and plain C. BF16×BF16 products are exact in f32, so the paths differ only in the order
+// of the f32 sums.
+#include "attention_kv.h"
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+static inline float bf16_to_f32(uint16_t b) {
+    union { uint32_t u; float f; } v = {(uint32_t)b << 16};
+    return v.f;
+}
+
+void ck_kv_scores_bf16_plain(const uint16_t *q, const uint16_t *k, int64_t G, int64_t D, float *s, int64_t stride) {
+    for (int64_t h = 0; h < G; h++) {
+        float sum = 0.0f;
+        for (int64_t d = 0; d < D; d++) sum += bf16_to_f32(q[h * D + d]) * bf16_to_f32(k[d]);
+        s[h * stride] = sum;
+    }
+}
+
+void ck_kv_widen_bf16_plain(const uint16_t *src, float *dst, int64_t D) {
+    for (int64_t d = 0; d < D; d++) dst[d] = bf16_to_f32(src[d]);
+}
+
+#if defined(__x86_64__)
+#define BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512bf16")))
+
+/// K is loaded once per 32 elements and multiplied with every head's q; a masked load covers D % 32.
+BF16_TARGET void ck_kv_scores_bf16_avx512bf16(const uint16_t *q, const uint16_t *k, int64_t G, int64_t D, float *s,
+                                              int64_t stride) {
+    for (int64_t h0 = 0; h0 < G; h0 += 4) {
+        int64_t hn = G - h0 < 4 ? G - h0 : 4;
+        __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+        for (int64_t d = 0; d < D; d += 32) {
+            __mmask32 m = D - d >= 32 ? 0xFFFFFFFFu : (__mmask32)((1u << (D - d)) - 1);
+            __m512bh kv = (__m512bh)_mm512_maskz_loadu_epi16(m, k + d);
+            for (int64_t i = 0; i < hn; i++) {
+                __m512bh qv = (__m512bh)_mm512_maskz_loadu_epi16(m, q + (h0 + i) * D + d);
+                acc[i] = _mm512_dpbf16_ps(acc[i], qv, kv);
+            }
+        }
+        for (int64_t i = 0; i < hn; i++) s[(h0 + i) * stride] = _mm512_reduce_add_ps(acc[i]);
+    }
+}
+
+__attribute__((target("avx512f"))) void ck_kv_widen_bf16_avx512(const uint16_t *src, float *dst, int64_t D) {
+    int64_t d = 0;
+    for (; d + 16 <= D; d += 16) {
+        __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(src + d)));
+        _mm512_storeu_ps(dst + d, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
+    }
+    for (; d < D; d++) dst[d] = bf16_to_f32(src[d]);
+}
+
+__attribute__((target("avx2,fma"))) static inline __m256 load8_bf16(const uint16_t *p) {
+    __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+}
+
+__attribute__((target("avx2,fma"))) static inline float hsum256(__m256 v) {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+__attribute__((target("avx2,fma"))) void ck_kv_scores_bf16_avx2(const uint16_t *q, const uint16_t *k, int64_t G,
+                                                               int64_t D, float *s, int64_t stride) {
+    int64_t body = D & ~(int64_t)7;
+    for (int64_t h = 0; h < G; h++) {
+        __m256 acc = _mm256_setzero_ps();
+        for (int64_t d = 0; d < body; d += 8) acc = _mm256_fmadd_ps(load8_bf16(q + h * D + d), load8_bf16(k + d), acc);
+        float sum = hsum256(acc);
+        for (int64_t d = body; d < D; d++) sum += bf16_to_f32(q[h * D + d]) * bf16_to_f32(k[d]);
+        s[h * stride] = sum;
+    }
+}
+
+__attribute__((target("avx2,fma"))) void ck_kv_widen_bf16_avx2(const uint16_t *src, float *dst, int64_t D) {
+    int64_t d = 0;
+    for (; d + 8 <= D; d += 8) _mm256_storeu_ps(dst + d, load8_bf16(src + d));
+    for (; d < D; d++) dst[d] = bf16_to_f32(src[d]);
+}
+#endif

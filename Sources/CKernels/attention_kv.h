@@ -1,0 +1,33 @@
+// Row routines of the compact KV cache types, one set per instruction set (attention_bf16.c, attention_q8.c),
+// picked at run time by attention_kv.c. `G` query heads of one KV group against one cached row of `D` elements.
+#pragma once
+#include <stdint.h>
+
+/// BF16 K: s[h·stride] = Σ_d q[h·D + d] · k[d] for h < G, q already rounded to BF16 (products exact in f32).
+typedef void (*ck_kv_scores_bf16_fn)(const uint16_t *q, const uint16_t *k, int64_t G, int64_t D, float *s, int64_t stride);
+/// BF16 row widened to f32.
+typedef void (*ck_kv_widen_bf16_fn)(const uint16_t *src, float *dst, int64_t D);
+/// Q8 K: s[h·stride] = Σ_d q[h·D + d] · k[d] in int32 (exact, the same on every ISA).
+typedef void (*ck_kv_scores_q8_fn)(const int8_t *q, const int8_t *k, int64_t G, int64_t D, int32_t *s, int64_t stride);
+/// Q8 row times `scale`, as f32.
+typedef void (*ck_kv_widen_q8_fn)(const int8_t *src, float scale, float *dst, int64_t D);
+/// y += w · x over D floats.
+typedef void (*ck_kv_axpy_fn)(float w, const float *x, float *y, int64_t D);
+
+void ck_kv_scores_bf16_plain(const uint16_t *q, const uint16_t *k, int64_t G, int64_t D, float *s, int64_t stride);
+void ck_kv_widen_bf16_plain(const uint16_t *src, float *dst, int64_t D);
+void ck_kv_scores_q8_plain(const int8_t *q, const int8_t *k, int64_t G, int64_t D, int32_t *s, int64_t stride);
+void ck_kv_widen_q8_plain(const int8_t *src, float scale, float *dst, int64_t D);
+void ck_kv_axpy_plain(float w, const float *x, float *y, int64_t D);
+#if defined(__x86_64__)
+void ck_kv_scores_bf16_avx512bf16(const uint16_t *q, const uint16_t *k, int64_t G, int64_t D, float *s, int64_t stride);
+void ck_kv_scores_bf16_avx2(const uint16_t *q, const uint16_t *k, int64_t G, int64_t D, float *s, int64_t stride);
+void ck_kv_widen_bf16_avx512(const uint16_t *src, float *dst, int64_t D);
+void ck_kv_widen_bf16_avx2(const uint16_t *src, float *dst, int64_t D);
+void ck_kv_scores_q8_avx512vnni(const int8_t *q, const int8_t *k, int64_t G, int64_t D, int32_t *s, int64_t stride);
+void ck_kv_scores_q8_avx2(const int8_t *q, const int8_t *k, int64_t G, int64_t D, int32_t *s, int64_t stride);
+void ck_kv_widen_q8_avx512(const int8_t *src, float scale, float *dst, int64_t D);
+void ck_kv_widen_q8_avx2(const int8_t *src, float scale, float *dst, int64_t D);
+void ck_kv_axpy_avx512(float w, const float *x, float *y, int64_t D);
+void ck_kv_axpy_avx2(float w, const float *x, float *y, int64_t D);
+#endif
