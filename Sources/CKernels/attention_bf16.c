@@ -45,6 +45,41 @@ BF16_TARGET void ck_kv_scores_bf16_avx512bf16(const uint16_t *q, const uint16_t 
     }
 }
 
+/// Lane j of the result = the sum of the 16 lanes of v[j] (a transpose-add tree; lanes come out in the order
+/// 0 2 1 3 8 10 9 11 4 6 5 7 12 14 13 15, put back by one permute).
+__attribute__((target("avx512f"))) static inline __m512 sum16(const __m512 *v) {
+    __m512 w[8], u[4], t[2];
+    for (int j = 0; j < 8; j++)
+        w[j] = _mm512_add_ps(_mm512_shuffle_f32x4(v[j], v[j + 8], 0x44), _mm512_shuffle_f32x4(v[j], v[j + 8], 0xEE));
+    for (int j = 0; j < 4; j++)
+        u[j] = _mm512_add_ps(_mm512_shuffle_f32x4(w[j], w[j + 4], 0x88), _mm512_shuffle_f32x4(w[j], w[j + 4], 0xDD));
+    for (int j = 0; j < 2; j++)
+        t[j] = _mm512_add_ps(_mm512_unpacklo_ps(u[j], u[j + 2]), _mm512_unpackhi_ps(u[j], u[j + 2]));
+    __m512 r = _mm512_add_ps(_mm512_shuffle_ps(t[0], t[1], 0x44), _mm512_shuffle_ps(t[0], t[1], 0xEE));
+    const __m512i order = _mm512_setr_epi32(0, 2, 1, 3, 8, 10, 9, 11, 4, 6, 5, 7, 12, 14, 13, 15);
+    return _mm512_permutexvar_ps(order, r);
+}
+
+BF16_TARGET void ck_kv_scores_bf16_tile_avx512bf16(const uint16_t *q, const uint16_t *k, int64_t row_stride,
+                                                   int64_t m, int64_t G, int64_t D, float *s, int64_t ldS) {
+    for (int64_t j0 = 0; j0 < m; j0 += 16) {
+        int64_t jn = m - j0 < 16 ? m - j0 : 16;
+        for (int64_t h = 0; h < G; h++) {
+            __m512 acc[16];
+            for (int jj = 0; jj < 16; jj++) acc[jj] = _mm512_setzero_ps();
+            for (int64_t d = 0; d < D; d += 32) {
+                __mmask32 mask = D - d >= 32 ? 0xFFFFFFFFu : (__mmask32)((1u << (D - d)) - 1);
+                __m512bh qv = (__m512bh)_mm512_maskz_loadu_epi16(mask, q + h * D + d);
+                for (int64_t jj = 0; jj < jn; jj++) {
+                    __m512bh kv = (__m512bh)_mm512_maskz_loadu_epi16(mask, k + (j0 + jj) * row_stride + d);
+                    acc[jj] = _mm512_dpbf16_ps(acc[jj], qv, kv);
+                }
+            }
+            _mm512_mask_storeu_ps(s + h * ldS + j0, (__mmask16)((1u << jn) - 1), sum16(acc));
+        }
+    }
+}
+
 __attribute__((target("avx512f"))) void ck_kv_widen_bf16_avx512(const uint16_t *src, float *dst, int64_t D) {
     int64_t d = 0;
     for (; d + 16 <= D; d += 16) {

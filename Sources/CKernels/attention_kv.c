@@ -12,8 +12,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
-#define KV_TILE 64
+#define KV_TILE 32
 #define KV_MIN_SPAN 256
 #define KV_PREFILL_QUERIES 16
 
@@ -111,6 +114,55 @@ DEFINE_EXP_TILE(exp_tile_avx2, __attribute__((target("avx2,fma"))))
 #endif
 typedef float (*exp_tile_fn)(float *, int64_t, float);
 
+// ---- tiles: scores through the row routines (paths without a tile routine), V accumulation per head
+
+static ck_kv_scores_bf16_fn row_scores_bf16 = ck_kv_scores_bf16_plain;
+static ck_kv_scores_q8_fn row_scores_q8 = ck_kv_scores_q8_plain;
+
+static void scores_bf16_rows(const uint16_t *q, const uint16_t *k, int64_t row_stride, int64_t m, int64_t G,
+                             int64_t D, float *s, int64_t ldS) {
+    for (int64_t j = 0; j < m; j++) row_scores_bf16(q, k + j * row_stride, G, D, s + j, ldS);
+}
+
+static void scores_q8_rows(const int8_t *q, const int8_t *k, int64_t row_stride, int64_t m, int64_t G, int64_t D,
+                           int32_t *s, int64_t ldS) {
+    for (int64_t j = 0; j < m; j++) row_scores_q8(q, k + j * row_stride, G, D, s + j, ldS);
+}
+
+/// acc[0..D) += Σ_j p[j] · v[j·D ..< (j+1)·D] over a tile of widened V rows.
+typedef void (*accumulate_fn)(const float *p, const float *v, int64_t m, int64_t D, float *acc);
+
+static void accumulate_plain(const float *p, const float *v, int64_t m, int64_t D, float *acc) {
+    for (int64_t j = 0; j < m; j++)
+        for (int64_t d = 0; d < D; d++) acc[d] += p[j] * v[j * D + d];
+}
+
+#if defined(__x86_64__)
+/// The context row of a head stays in registers for the whole tile (D = 16·NV).
+#define DEFINE_ACCUMULATE_AVX512(NV)                                                                            \
+    __attribute__((target("avx512f"))) static void accumulate_avx512_##NV(const float *p, const float *v,       \
+                                                                          int64_t m, int64_t D, float *acc) {   \
+        (void)D;                                                                                                \
+        __m512 a[NV];                                                                                           \
+        for (int i = 0; i < NV; i++) a[i] = _mm512_loadu_ps(acc + 16 * i);                                     \
+        for (int64_t j = 0; j < m; j++) {                                                                      \
+            __m512 w = _mm512_set1_ps(p[j]);                                                                   \
+            for (int i = 0; i < NV; i++) a[i] = _mm512_fmadd_ps(w, _mm512_loadu_ps(v + j * 16 * NV + 16 * i), a[i]); \
+        }                                                                                                       \
+        for (int i = 0; i < NV; i++) _mm512_storeu_ps(acc + 16 * i, a[i]);                                     \
+    }
+DEFINE_ACCUMULATE_AVX512(1)
+DEFINE_ACCUMULATE_AVX512(2)
+DEFINE_ACCUMULATE_AVX512(4)
+DEFINE_ACCUMULATE_AVX512(8)
+
+__attribute__((target("avx2,fma"))) static void accumulate_avx2(const float *p, const float *v, int64_t m, int64_t D,
+                                                               float *acc) {
+    for (int64_t j = 0; j < m; j++)
+        for (int64_t d = 0; d < D; d++) acc[d] += p[j] * v[j * D + d];
+}
+#endif
+
 // ---- decode
 
 typedef struct {
@@ -121,11 +173,11 @@ typedef struct {
     const int8_t *q8;        // Q8: queries quantised per head [T, nH, D] ...
     const float *qs;         // ... with their scales × softmax scale [T, nH]
     float *part;             // per chunk: G × (max, sum, D context values)
-    ck_kv_scores_bf16_fn scores_bf16;
+    ck_kv_scores_bf16_tile_fn scores_bf16;
     ck_kv_widen_bf16_fn widen_bf16;
-    ck_kv_scores_q8_fn scores_q8;
+    ck_kv_scores_q8_tile_fn scores_q8;
     ck_kv_widen_q8_fn widen_q8;
-    ck_kv_axpy_fn axpy;
+    accumulate_fn accumulate;
     exp_tile_fn exp_tile;
 } kv_job;
 
@@ -143,27 +195,23 @@ static void kv_decode_chunk(void *p, int64_t chunk, int thread) {
     for (int64_t h = 0; h < G; h++) { part[h * (D + 2)] = -INFINITY; part[h * (D + 2) + 1] = 0.0f; }
     for (int64_t h = 0; h < G; h++) memset(part + h * (D + 2) + 2, 0, (size_t)D * sizeof(float));
     if (p0 >= p1) return;
-    size_t need = (size_t)G * KV_TILE + (size_t)D + (size_t)G * KV_TILE;
+    size_t need = 2 * (size_t)G * KV_TILE + (size_t)KV_TILE * (size_t)D;
     if (need > tile_capacity) {
         free(tile_buffer);
         tile_buffer = malloc(need * sizeof(float));
         tile_capacity = tile_buffer ? need : 0;
-        if (!tile_buffer) abort();                       // a few KiB; nothing sensible to fall back to
+        if (!tile_buffer) abort();                       // tens of KiB; nothing sensible to fall back to
     }
-    float *s = tile_buffer, *vrow = tile_buffer + G * KV_TILE;
-    int32_t *si = (int32_t *)(vrow + D);
+    float *s = tile_buffer, *vtile = tile_buffer + 2 * G * KV_TILE;
+    int32_t *si = (int32_t *)(tile_buffer + G * KV_TILE);
     const ck_kv_layer *L = job->layer;
     int64_t qrow = t * job->nH + g * G;                  // first query head of the group
     for (int64_t j0 = p0; j0 < p1; j0 += KV_TILE) {
         int64_t m = p1 - j0 < KV_TILE ? p1 - j0 : KV_TILE;
-        if (L->type == CK_KV_BF16) {
-            const uint16_t *kc = (const uint16_t *)L->k;
-            for (int64_t j = 0; j < m; j++)
-                job->scores_bf16(job->qb + qrow * D, kc + (j0 + j) * width + g * D, G, D, s + j, KV_TILE);
+        if (L->type == CK_KV_BF16) {                     // scores of all G heads; each K row read once
+            job->scores_bf16(job->qb + qrow * D, (const uint16_t *)L->k + j0 * width + g * D, width, m, G, D, s, KV_TILE);
         } else {
-            const int8_t *kc = (const int8_t *)L->k;
-            for (int64_t j = 0; j < m; j++)
-                job->scores_q8(job->q8 + qrow * D, kc + (j0 + j) * width + g * D, G, D, si + j, KV_TILE);
+            job->scores_q8(job->q8 + qrow * D, (const int8_t *)L->k + j0 * width + g * D, width, m, G, D, si, KV_TILE);
             for (int64_t h = 0; h < G; h++) {
                 float qs = job->qs[qrow + h];
                 for (int64_t j = 0; j < m; j++)
@@ -182,22 +230,13 @@ static void kv_decode_chunk(void *p, int64_t chunk, int thread) {
             }
             state[1] += job->exp_tile(row, m, best);
         }
-        for (int64_t j = 0; j < m; j++) {               // each V row widened once for every head
+        for (int64_t j = 0; j < m; j++) {               // the tile's V rows widened once for all heads
             int64_t at = (j0 + j) * nKV + g;
-            if (L->type == CK_KV_BF16) job->widen_bf16((const uint16_t *)L->v + at * D, vrow, D);
-            else job->widen_q8((const int8_t *)L->v + at * D, L->v_scale[at], vrow, D);
-            for (int64_t h = 0; h < G; h++) job->axpy(s[h * KV_TILE + j], vrow, part + h * (D + 2) + 2, D);
+            if (L->type == CK_KV_BF16) job->widen_bf16((const uint16_t *)L->v + at * D, vtile + j * D, D);
+            else job->widen_q8((const int8_t *)L->v + at * D, L->v_scale[at], vtile + j * D, D);
         }
+        for (int64_t h = 0; h < G; h++) job->accumulate(s + h * KV_TILE, vtile, m, D, part + h * (D + 2) + 2);
     }
-}
-
-static int has_feature_bf16(void) {
-#if defined(__x86_64__)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512bf16");
-#else
-    return 0;
-#endif
 }
 
 static int has_feature_vnni(void) {
@@ -209,11 +248,12 @@ static int has_feature_vnni(void) {
 #endif
 }
 
+// ck_isa(): 3 = AVX-512 with AVX512_BF16, 2 = AVX-512F, 1 = AVX2+FMA, 0 = plain. VNNI is checked on its own.
 const char *ck_kv_kernel_name(int32_t type) {
     int isa = ck_isa();
-    if (type == CK_KV_BF16) return isa == 2 && has_feature_bf16() ? "avx512bf16" : isa >= 1 ? "avx2" : "plain";
-    if (type == CK_KV_Q8) return isa == 2 && has_feature_vnni() ? "avx512vnni" : isa >= 1 ? "avx2" : "plain";
-    return isa == 2 ? "avx512" : isa == 1 ? "avx2" : "plain";
+    if (type == CK_KV_BF16) return isa >= 3 ? "avx512bf16" : isa >= 1 ? "avx2" : "plain";
+    if (type == CK_KV_Q8) return isa >= 2 && has_feature_vnni() ? "avx512vnni" : isa >= 1 ? "avx2" : "plain";
+    return isa >= 2 ? "avx512" : isa == 1 ? "avx2" : "plain";
 }
 
 static void kv_decode(const float *q, int64_t T, int64_t start, int64_t nH, int64_t nKV, int64_t D,
@@ -229,21 +269,27 @@ static void kv_decode(const float *q, int64_t T, int64_t start, int64_t nH, int6
     splits = (longest + span - 1) / span;
 
     kv_job job = {layer, ctx, T, start, nH, nKV, D, G, splits, span, NULL, NULL, NULL, NULL,
-                  ck_kv_scores_bf16_plain, ck_kv_widen_bf16_plain, ck_kv_scores_q8_plain, ck_kv_widen_q8_plain,
-                  ck_kv_axpy_plain, exp_tile_plain};
+                  scores_bf16_rows, ck_kv_widen_bf16_plain, scores_q8_rows, ck_kv_widen_q8_plain,
+                  accumulate_plain, exp_tile_plain};
+    row_scores_bf16 = ck_kv_scores_bf16_plain;
+    row_scores_q8 = ck_kv_scores_q8_plain;
 #if defined(__x86_64__)
     int isa = ck_isa();
     if (isa >= 1) {
-        job.scores_bf16 = ck_kv_scores_bf16_avx2; job.widen_bf16 = ck_kv_widen_bf16_avx2;
-        job.scores_q8 = ck_kv_scores_q8_avx2; job.widen_q8 = ck_kv_widen_q8_avx2;
-        job.axpy = ck_kv_axpy_avx2; job.exp_tile = exp_tile_avx2;
+        row_scores_bf16 = ck_kv_scores_bf16_avx2; job.widen_bf16 = ck_kv_widen_bf16_avx2;
+        row_scores_q8 = ck_kv_scores_q8_avx2; job.widen_q8 = ck_kv_widen_q8_avx2;
+        job.accumulate = accumulate_avx2; job.exp_tile = exp_tile_avx2;
     }
-    if (isa == 2) {
+    if (isa >= 2) {
         job.widen_bf16 = ck_kv_widen_bf16_avx512; job.widen_q8 = ck_kv_widen_q8_avx512;
-        job.axpy = ck_kv_axpy_avx512; job.exp_tile = exp_tile_avx512;
-        if (has_feature_bf16()) job.scores_bf16 = ck_kv_scores_bf16_avx512bf16;
-        if (has_feature_vnni()) job.scores_q8 = ck_kv_scores_q8_avx512vnni;
+        job.exp_tile = exp_tile_avx512;
+        if (D == 16) job.accumulate = accumulate_avx512_1;
+        if (D == 32) job.accumulate = accumulate_avx512_2;
+        if (D == 64) job.accumulate = accumulate_avx512_4;
+        if (D == 128) job.accumulate = accumulate_avx512_8;
+        if (has_feature_vnni()) job.scores_q8 = ck_kv_scores_q8_tile_avx512vnni;
     }
+    if (isa >= 3) job.scores_bf16 = ck_kv_scores_bf16_tile_avx512bf16;
 #endif
     int64_t rows = T * nH;
     void *prepared = NULL;

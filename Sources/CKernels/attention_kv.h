@@ -14,6 +14,19 @@ typedef void (*ck_kv_widen_q8_fn)(const int8_t *src, float scale, float *dst, in
 /// y += w · x over D floats.
 typedef void (*ck_kv_axpy_fn)(float w, const float *x, float *y, int64_t D);
 
+/// Tile forms (one call per tile of `m` ≤ 32 positions; rows `row_stride` elements apart): s[h·ldS + j] for h < G,
+/// j < m. The AVX-512 ones sum 16 positions at once with one transpose-add tree instead of 16 horizontal sums.
+typedef void (*ck_kv_scores_bf16_tile_fn)(const uint16_t *q, const uint16_t *k, int64_t row_stride, int64_t m,
+                                          int64_t G, int64_t D, float *s, int64_t ldS);
+typedef void (*ck_kv_scores_q8_tile_fn)(const int8_t *q, const int8_t *k, int64_t row_stride, int64_t m, int64_t G,
+                                        int64_t D, int32_t *s, int64_t ldS);
+#if defined(__x86_64__)
+void ck_kv_scores_bf16_tile_avx512bf16(const uint16_t *q, const uint16_t *k, int64_t row_stride, int64_t m,
+                                       int64_t G, int64_t D, float *s, int64_t ldS);
+void ck_kv_scores_q8_tile_avx512vnni(const int8_t *q, const int8_t *k, int64_t row_stride, int64_t m, int64_t G,
+                                     int64_t D, int32_t *s, int64_t ldS);
+#endif
+
 void ck_kv_scores_bf16_plain(const uint16_t *q, const uint16_t *k, int64_t G, int64_t D, float *s, int64_t stride);
 void ck_kv_widen_bf16_plain(const uint16_t *src, float *dst, int64_t D);
 void ck_kv_scores_q8_plain(const int8_t *q, const int8_t *k, int64_t G, int64_t D, int32_t *s, int64_t stride);

@@ -49,6 +49,47 @@ VNNI_TARGET void ck_kv_scores_q8_avx512vnni(const int8_t *q, const int8_t *k, in
     }
 }
 
+/// Lane j = the sum of the 16 int32 lanes of v[j] (the same tree as the BF16 one, on integers).
+__attribute__((target("avx512f"))) static inline __m512i sum16_epi32(const __m512i *v) {
+    __m512i w[8], u[4], t[2];
+    for (int j = 0; j < 8; j++)
+        w[j] = _mm512_add_epi32(_mm512_shuffle_i32x4(v[j], v[j + 8], 0x44), _mm512_shuffle_i32x4(v[j], v[j + 8], 0xEE));
+    for (int j = 0; j < 4; j++)
+        u[j] = _mm512_add_epi32(_mm512_shuffle_i32x4(w[j], w[j + 4], 0x88), _mm512_shuffle_i32x4(w[j], w[j + 4], 0xDD));
+    for (int j = 0; j < 2; j++)
+        t[j] = _mm512_add_epi32(_mm512_unpacklo_epi32(u[j], u[j + 2]), _mm512_unpackhi_epi32(u[j], u[j + 2]));
+    __m512 a = _mm512_castsi512_ps(t[0]), b = _mm512_castsi512_ps(t[1]);
+    __m512i r = _mm512_add_epi32(_mm512_castps_si512(_mm512_shuffle_ps(a, b, 0x44)),
+                                 _mm512_castps_si512(_mm512_shuffle_ps(a, b, 0xEE)));
+    const __m512i order = _mm512_setr_epi32(0, 2, 1, 3, 8, 10, 9, 11, 4, 6, 5, 7, 12, 14, 13, 15);
+    return _mm512_permutexvar_epi32(order, r);
+}
+
+VNNI_TARGET void ck_kv_scores_q8_tile_avx512vnni(const int8_t *q, const int8_t *k, int64_t row_stride, int64_t m,
+                                                 int64_t G, int64_t D, int32_t *s, int64_t ldS) {
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    for (int64_t h = 0; h < G; h++) {                    // 128·Σq corrects K's shift to unsigned (see above)
+        int32_t qsum = 0;
+        for (int64_t d = 0; d < D; d++) qsum += q[h * D + d];
+        const __m512i correction = _mm512_set1_epi32(128 * qsum);
+        for (int64_t j0 = 0; j0 < m; j0 += 16) {
+            int64_t jn = m - j0 < 16 ? m - j0 : 16;
+            __m512i acc[16];
+            for (int jj = 0; jj < 16; jj++) acc[jj] = _mm512_setzero_si512();
+            for (int64_t d = 0; d < D; d += 64) {
+                __mmask64 mask = D - d >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (D - d)) - 1);
+                __m512i qv = _mm512_maskz_loadu_epi8(mask, q + h * D + d);
+                for (int64_t jj = 0; jj < jn; jj++) {
+                    __m512i ku = _mm512_xor_si512(_mm512_maskz_loadu_epi8(mask, k + (j0 + jj) * row_stride + d), flip);
+                    acc[jj] = _mm512_dpbusd_epi32(acc[jj], ku, qv);
+                }
+            }
+            _mm512_mask_storeu_epi32(s + h * ldS + j0, (__mmask16)((1u << jn) - 1),
+                                     _mm512_sub_epi32(sum16_epi32(acc), correction));
+        }
+    }
+}
+
 __attribute__((target("avx2"))) void ck_kv_scores_q8_avx2(const int8_t *q, const int8_t *k, int64_t G, int64_t D,
                                                           int32_t *s, int64_t stride) {
     int64_t body = D & ~(int64_t)15;

@@ -25,6 +25,9 @@ struct BenchCommand: ParsableCommand {
 
     @OptionGroup var kv: KVTypeOption
 
+    @Option(name: .long, help: "Decode after this many positions of context: the prompt's K/V rows are repeated to fill them (not timed), so long contexts need no long prefill. Default: the prompt only.")
+    var context: Int?
+
     @Option(name: .long, help: "Also decode this many sequences together (one token each per step) and report the total tokens/s.")
     var batch: Int = 1
 
@@ -33,6 +36,7 @@ struct BenchCommand: ParsableCommand {
 
     func validate() throws {
         guard promptTokens >= 1, newTokens >= 1 else { throw ValidationError("--prompt-tokens and --new-tokens must be ≥ 1") }
+        if let context, context < 1 { throw ValidationError("--context must be ≥ 1") }
         guard batch >= 1, batch <= 64 else { throw ValidationError("--batch must be in 1 ... 64") }
     }
 
@@ -49,10 +53,21 @@ struct BenchCommand: ParsableCommand {
         // Weights were faulted in at load (populate); one short warm-up pass starts the pool's threads.
         _ = try glm.forward([prompt[0]], cache: glm.makeCache(capacity: 2))
 
-        let cache = glm.makeCache(capacity: promptTokens + newTokens)
+        let cache = glm.makeCache(capacity: max(promptTokens, context ?? 0) + newTokens)
         let prefillStart = Date()
         var logits = try glm.forward(prompt, cache: cache)
         let prefillSeconds = Date().timeIntervalSince(prefillStart)
+        if let context, context > promptTokens {          // repeat the prompt's rows up to `context` positions
+            let rows = UnsafeMutableRawPointer.allocate(byteCount: promptTokens * cache.bytesPerPosition, alignment: 64)
+            defer { rows.deallocate() }
+            while cache.count < context {
+                let n = min(promptTokens, context - cache.count)
+                cache.copyPositions(0 ..< n, into: rows)
+                try cache.appendPositions(n, from: rows)
+            }
+            print(String(format: "context      %d positions (the prompt's K/V repeated), %@ cache, attention %@",
+                         cache.count, cache.storage.rawValue, cache.storage.kernelName))
+        }
 
         var times: [Double] = []
         var decoded: [Int32] = []
