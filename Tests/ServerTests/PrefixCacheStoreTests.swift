@@ -65,10 +65,10 @@ final class PrefixCacheStoreTests: XCTestCase {
 
         // Damage prompt 1's first block (truncated) and prompt 2's second (one KV byte flipped).
         let keys = prompts.map { writer.keys(for: $0) }
-        let truncated = directory.appendingPathComponent("\(keys[1][0]).kvblock")
+        let truncated = try XCTUnwrap(writer.disk).fileURL(keys[1][0])
         let data = try Data(contentsOf: truncated)
         try data.prefix(data.count - 3).write(to: truncated)
-        let corrupt = directory.appendingPathComponent("\(keys[2][1]).kvblock")
+        let corrupt = try XCTUnwrap(writer.disk).fileURL(keys[2][1])
         var bytes = try Data(contentsOf: corrupt)
         bytes[bytes.count - 1] ^= 0x40
         try bytes.write(to: corrupt)

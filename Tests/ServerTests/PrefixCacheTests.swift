@@ -3,6 +3,7 @@ import JSON
 import TestSupport
 import XCTest
 @testable import Server
+import Engine
 
 /// The prefix cache through the real server (HTTP, the tiny fixture model) with small blocks so prompts stay short:
 /// reuse across requests and slots, across a restart from `--cache-dir`, whole blocks of a misaligned shared
@@ -18,8 +19,10 @@ final class PrefixCacheTests: XCTestCase {
         directories.forEach { try? FileManager.default.removeItem(at: $0) }
     }
 
-    private func start(parallel: Int = 1, cacheRAM: Int? = 64 << 20, directory: URL? = nil) throws -> ServerHarness {
+    private func start(parallel: Int = 1, cacheRAM: Int? = 64 << 20, directory: URL? = nil,
+                       kvStorage: KVStorageType? = nil) throws -> ServerHarness {
         let server = try ServerHarness { options in
+            options.kvStorage = kvStorage
             options.parallel = parallel
             options.cacheRAMBytes = cacheRAM
             options.cacheDirectory = directory
@@ -93,6 +96,26 @@ final class PrefixCacheTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(Double(warm.cached), 0.95 * Double(a.count))
         XCTAssertEqual(warm.text, cold.text)
         XCTAssertEqual(try metric(second, "glmserve_prefix_cache_hits_total{tier=\"disk\"}"), 12)
+    }
+
+    /// Blocks written with one KV type are another layout: a server with another `--kv-type` ignores them (and
+    /// leaves them in place), and the first type still finds them.
+    func testBlocksOfAnotherKVTypeAreIgnored() throws {
+        let directory = temporaryDirectory()
+        let a = tokens(200, seed: 13)
+        let files = { try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".kvblock") }.count }
+        let q8 = try start(directory: directory, kvStorage: .q8)
+        _ = try complete(q8, a)
+        q8.stop()
+        servers.removeAll()
+        XCTAssertEqual(try files(), 6)
+        let bf16 = try start(directory: directory, kvStorage: .bf16)
+        XCTAssertEqual(try complete(bf16, a).cached, 0)
+        bf16.stop()
+        servers.removeAll()
+        XCTAssertEqual(try files(), 12, "both types' blocks")
+        let again = try start(directory: directory, kvStorage: .q8)
+        XCTAssertEqual(try complete(again, a).cached, 192)
     }
 
     func testGreedyOutputIsTheSameWithTheCacheOnAndOff() throws {

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The prefix cache's disk tier (`--cache-dir`): one file per block, `<key>.kvblock`, written by a background
+/// The prefix cache's disk tier (`--cache-dir`): one file per block, `<fingerprint>-<key>.kvblock`, written by a background
 /// thread (`enqueue` only appends to a queue, so generation never waits for the disk) and read back when a request
 /// needs a block that is no longer in RAM. Bounded by `budget` bytes: beyond it the least recently used files go.
 ///
@@ -80,7 +80,7 @@ final class BlockDiskStore: @unchecked Sendable {
             let size = Int((try? handle.seekToEnd()) ?? 0)
             guard let header = Header(head, blockTokens: blockTokens), header.fingerprint == fingerprint.key,
                   header.payloadBytes == blockBytes else { continue }     // another model, KV type or format
-            guard size == fileSize, "\(header.key)\(Self.suffix)" == name else {
+            guard size == fileSize, fileURL(header.key).lastPathComponent == name else {
                 discard(url, "\(size < fileSize ? "truncated" : "wrong size or name") (\(size) bytes, expected \(fileSize))")
                 continue
             }
@@ -150,7 +150,8 @@ final class BlockDiskStore: @unchecked Sendable {
         lock.lock(); statistics.discardedFiles += 1; lock.unlock()
     }
 
-    private func fileURL(_ key: BlockKey) -> URL { directory.appendingPathComponent("\(key)\(Self.suffix)") }
+    /// `<fingerprint>-<key>.kvblock`: models and KV types sharing a folder never overwrite each other's files.
+    func fileURL(_ key: BlockKey) -> URL { directory.appendingPathComponent("\(fingerprint)-\(key)\(Self.suffix)") }
 
     // MARK: writing
 
