@@ -38,6 +38,18 @@ static float quantize_row(const float *x, int8_t *out, int64_t D) {
     return scale;
 }
 
+/// A query row as int16: scale = max|x| / 32767.
+static float quantize_query(const float *x, int16_t *out, int64_t D) {
+    float amax = 0.0f;
+    for (int64_t d = 0; d < D; d++) amax = fabsf(x[d]) > amax ? fabsf(x[d]) : amax;
+    float inv = amax > 0.0f ? 32767.0f / amax : 0.0f;
+    for (int64_t d = 0; d < D; d++) {
+        float r = nearbyintf(x[d] * inv);
+        out[d] = (int16_t)(r > 32767.0f ? 32767.0f : (r < -32767.0f ? -32767.0f : r));
+    }
+    return amax / 32767.0f;
+}
+
 void ck_kv_store(const ck_kv_layer *layer, int64_t position, int64_t rows, int64_t nKV, int64_t D, const float *k,
                  const float *v) {
     int64_t width = nKV * D, n = rows * width;
@@ -119,12 +131,12 @@ typedef float (*exp_tile_fn)(float *, int64_t, float);
 static ck_kv_scores_bf16_fn row_scores_bf16 = ck_kv_scores_bf16_plain;
 static ck_kv_scores_q8_fn row_scores_q8 = ck_kv_scores_q8_plain;
 
-static void scores_bf16_rows(const uint16_t *q, const uint16_t *k, int64_t row_stride, int64_t m, int64_t G,
-                             int64_t D, float *s, int64_t ldS) {
-    for (int64_t j = 0; j < m; j++) row_scores_bf16(q, k + j * row_stride, G, D, s + j, ldS);
+static void scores_bf16_rows(const uint16_t *q, const uint16_t *qlo, const uint16_t *k, int64_t row_stride,
+                             int64_t m, int64_t G, int64_t D, float *s, int64_t ldS) {
+    for (int64_t j = 0; j < m; j++) row_scores_bf16(q, qlo, k + j * row_stride, G, D, s + j, ldS);
 }
 
-static void scores_q8_rows(const int8_t *q, const int8_t *k, int64_t row_stride, int64_t m, int64_t G, int64_t D,
+static void scores_q8_rows(const int16_t *q, const int8_t *k, int64_t row_stride, int64_t m, int64_t G, int64_t D,
                            int32_t *s, int64_t ldS) {
     for (int64_t j = 0; j < m; j++) row_scores_q8(q, k + j * row_stride, G, D, s + j, ldS);
 }
@@ -169,8 +181,9 @@ typedef struct {
     const ck_kv_layer *layer;
     float *ctx;
     int64_t T, start, nH, nKV, D, G, splits, span;
-    const uint16_t *qb;      // BF16: queries × scale, rounded [T, nH, D]
-    const int8_t *q8;        // Q8: queries quantised per head [T, nH, D] ...
+    const uint16_t *qb;      // BF16: queries × scale as two BF16 parts, [T, nH, D] each (high, then low)
+    const uint16_t *qlo;
+    const int16_t *q8;       // Q8: queries quantised per head to int16 [T, nH, D] ...
     const float *qs;         // ... with their scales × softmax scale [T, nH]
     float *part;             // per chunk: G × (max, sum, D context values)
     ck_kv_scores_bf16_tile_fn scores_bf16;
@@ -209,7 +222,7 @@ static void kv_decode_chunk(void *p, int64_t chunk, int thread) {
     for (int64_t j0 = p0; j0 < p1; j0 += KV_TILE) {
         int64_t m = p1 - j0 < KV_TILE ? p1 - j0 : KV_TILE;
         if (L->type == CK_KV_BF16) {                     // scores of all G heads; each K row read once
-            job->scores_bf16(job->qb + qrow * D, (const uint16_t *)L->k + j0 * width + g * D, width, m, G, D, s, KV_TILE);
+            job->scores_bf16(job->qb + qrow * D, job->qlo + qrow * D, (const uint16_t *)L->k + j0 * width + g * D, width, m, G, D, s, KV_TILE);
         } else {
             job->scores_q8(job->q8 + qrow * D, (const int8_t *)L->k + j0 * width + g * D, width, m, G, D, si, KV_TILE);
             for (int64_t h = 0; h < G; h++) {
@@ -242,7 +255,7 @@ static void kv_decode_chunk(void *p, int64_t chunk, int thread) {
 static int has_feature_vnni(void) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw");
+    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
 #else
     return 0;
 #endif
@@ -268,7 +281,7 @@ static void kv_decode(const float *q, int64_t T, int64_t start, int64_t nH, int6
     span = (span + KV_TILE - 1) / KV_TILE * KV_TILE;
     splits = (longest + span - 1) / span;
 
-    kv_job job = {layer, ctx, T, start, nH, nKV, D, G, splits, span, NULL, NULL, NULL, NULL,
+    kv_job job = {layer, ctx, T, start, nH, nKV, D, G, splits, span, NULL, NULL, NULL, NULL, NULL,
                   scores_bf16_rows, ck_kv_widen_bf16_plain, scores_q8_rows, ck_kv_widen_q8_plain,
                   accumulate_plain, exp_tile_plain};
     row_scores_bf16 = ck_kv_scores_bf16_plain;
@@ -295,15 +308,20 @@ static void kv_decode(const float *q, int64_t T, int64_t start, int64_t nH, int6
     void *prepared = NULL;
     float *qs = NULL;
     if (layer->type == CK_KV_BF16) {
-        uint16_t *qb = malloc((size_t)(rows * D) * sizeof(uint16_t));
+        uint16_t *qb = malloc((size_t)(2 * rows * D) * sizeof(uint16_t));
         if (!qb) abort();
-        for (int64_t i = 0; i < rows * D; i++) qb[i] = f32_to_bf16(q[i] * scale);
-        job.qb = qb; prepared = qb;
+        for (int64_t i = 0; i < rows * D; i++) {
+            float x = q[i] * scale;
+            qb[i] = f32_to_bf16(x);
+            union { uint32_t u; float f; } high = {(uint32_t)qb[i] << 16};
+            qb[rows * D + i] = f32_to_bf16(x - high.f);
+        }
+        job.qb = qb; job.qlo = qb + rows * D; prepared = qb;
     } else {
-        int8_t *q8 = malloc((size_t)(rows * D));
+        int16_t *q8 = malloc((size_t)(rows * D) * sizeof(int16_t));
         qs = malloc((size_t)rows * sizeof(float));
         if (!q8 || !qs) abort();
-        for (int64_t r = 0; r < rows; r++) qs[r] = quantize_row(q + r * D, q8 + r * D, D) * scale;
+        for (int64_t r = 0; r < rows; r++) qs[r] = quantize_query(q + r * D, q8 + r * D, D) * scale;
         job.q8 = q8; job.qs = qs; prepared = q8;
     }
     int64_t chunks = T * nKV * splits;
@@ -343,7 +361,7 @@ void ck_attention_kv(const float *q, int64_t T, int64_t start, int64_t nH, int64
         ck_attention(q, T, start, nH, nKV, D, (const float *)layer->k, (const float *)layer->v, ctx, scale);
         return;
     }
-    if (T < KV_PREFILL_QUERIES) {
+    if (T < KV_PREFILL_QUERIES && D <= 256) {           // int16·int8 sums of up to 256 pairs fit in int32
         kv_decode(q, T, start, nH, nKV, D, layer, ctx, scale);
         return;
     }

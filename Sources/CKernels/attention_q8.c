@@ -1,13 +1,13 @@
 // Q8 KV cache rows: int8 elements with one f32 scale per (position, KV head). Scores of all query heads of a GQA
-// group (the queries quantised to int8 per head) against one K row in int32 — exact, so every path gives the
-// same sums: AVX512_VNNI (`vpdpbusd`, unsigned×signed: K is shifted to unsigned by flipping its sign bit and
-// 128·Σq is subtracted), AVX2 (`vpmaddwd` on sign-extended pairs) and plain C.
+// group (the queries quantised to int16 per head: an int8 query cost 3 % of perplexity on GLM-Tiny, int16 nothing
+// measurable) against one K row in int32 — exact, so every path gives the same sums: AVX512_VNNI (`vpdpwssd`,
+// int16 pairs; K widened from int8 in registers), AVX2 (`vpmaddwd`) and plain C.
 #include "attention_kv.h"
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
 
-void ck_kv_scores_q8_plain(const int8_t *q, const int8_t *k, int64_t G, int64_t D, int32_t *s, int64_t stride) {
+void ck_kv_scores_q8_plain(const int16_t *q, const int8_t *k, int64_t G, int64_t D, int32_t *s, int64_t stride) {
     for (int64_t h = 0; h < G; h++) {
         int32_t sum = 0;
         for (int64_t d = 0; d < D; d++) sum += (int32_t)q[h * D + d] * (int32_t)k[d];
@@ -24,30 +24,7 @@ void ck_kv_axpy_plain(float w, const float *x, float *y, int64_t D) {
 }
 
 #if defined(__x86_64__)
-#define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vnni")))
-
-VNNI_TARGET void ck_kv_scores_q8_avx512vnni(const int8_t *q, const int8_t *k, int64_t G, int64_t D, int32_t *s,
-                                            int64_t stride) {
-    const __m512i flip = _mm512_set1_epi8((char)0x80);
-    for (int64_t h0 = 0; h0 < G; h0 += 4) {
-        int64_t hn = G - h0 < 4 ? G - h0 : 4;
-        __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
-        __m512i qsum[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
-        const __m512i ones = _mm512_set1_epi8(1);
-        for (int64_t d = 0; d < D; d += 64) {
-            __mmask64 m = D - d >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (D - d)) - 1);
-            // Masked-off lanes: k' = 0x80 ^ 0 = 128 but q = 0 there, so they add nothing.
-            __m512i ku = _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, k + d), flip);
-            for (int64_t i = 0; i < hn; i++) {
-                __m512i qv = _mm512_maskz_loadu_epi8(m, q + (h0 + i) * D + d);
-                acc[i] = _mm512_dpbusd_epi32(acc[i], ku, qv);
-                qsum[i] = _mm512_dpbusd_epi32(qsum[i], ones, qv);
-            }
-        }
-        for (int64_t i = 0; i < hn; i++)
-            s[(h0 + i) * stride] = _mm512_reduce_add_epi32(acc[i]) - 128 * _mm512_reduce_add_epi32(qsum[i]);
-    }
-}
+#define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 
 /// Lane j = the sum of the 16 int32 lanes of v[j] (the same tree as the BF16 one, on integers).
 __attribute__((target("avx512f"))) static inline __m512i sum16_epi32(const __m512i *v) {
@@ -65,39 +42,34 @@ __attribute__((target("avx512f"))) static inline __m512i sum16_epi32(const __m51
     return _mm512_permutexvar_epi32(order, r);
 }
 
-VNNI_TARGET void ck_kv_scores_q8_tile_avx512vnni(const int8_t *q, const int8_t *k, int64_t row_stride, int64_t m,
+VNNI_TARGET void ck_kv_scores_q8_tile_avx512vnni(const int16_t *q, const int8_t *k, int64_t row_stride, int64_t m,
                                                  int64_t G, int64_t D, int32_t *s, int64_t ldS) {
-    const __m512i flip = _mm512_set1_epi8((char)0x80);
-    for (int64_t h = 0; h < G; h++) {                    // 128·Σq corrects K's shift to unsigned (see above)
-        int32_t qsum = 0;
-        for (int64_t d = 0; d < D; d++) qsum += q[h * D + d];
-        const __m512i correction = _mm512_set1_epi32(128 * qsum);
+    for (int64_t h = 0; h < G; h++) {
         for (int64_t j0 = 0; j0 < m; j0 += 16) {
             int64_t jn = m - j0 < 16 ? m - j0 : 16;
             __m512i acc[16];
             for (int jj = 0; jj < 16; jj++) acc[jj] = _mm512_setzero_si512();
-            for (int64_t d = 0; d < D; d += 64) {
-                __mmask64 mask = D - d >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (D - d)) - 1);
-                __m512i qv = _mm512_maskz_loadu_epi8(mask, q + h * D + d);
+            for (int64_t d = 0; d < D; d += 32) {
+                __mmask32 mask = D - d >= 32 ? 0xFFFFFFFFu : (__mmask32)((1u << (D - d)) - 1);
+                __m512i qv = _mm512_maskz_loadu_epi16(mask, q + h * D + d);
                 for (int64_t jj = 0; jj < jn; jj++) {
-                    __m512i ku = _mm512_xor_si512(_mm512_maskz_loadu_epi8(mask, k + (j0 + jj) * row_stride + d), flip);
-                    acc[jj] = _mm512_dpbusd_epi32(acc[jj], ku, qv);
+                    __m512i kv = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(mask, k + (j0 + jj) * row_stride + d));
+                    acc[jj] = _mm512_dpwssd_epi32(acc[jj], kv, qv);
                 }
             }
-            _mm512_mask_storeu_epi32(s + h * ldS + j0, (__mmask16)((1u << jn) - 1),
-                                     _mm512_sub_epi32(sum16_epi32(acc), correction));
+            _mm512_mask_storeu_epi32(s + h * ldS + j0, (__mmask16)((1u << jn) - 1), sum16_epi32(acc));
         }
     }
 }
 
-__attribute__((target("avx2"))) void ck_kv_scores_q8_avx2(const int8_t *q, const int8_t *k, int64_t G, int64_t D,
+__attribute__((target("avx2"))) void ck_kv_scores_q8_avx2(const int16_t *q, const int8_t *k, int64_t G, int64_t D,
                                                           int32_t *s, int64_t stride) {
     int64_t body = D & ~(int64_t)15;
     for (int64_t h = 0; h < G; h++) {
         __m256i acc = _mm256_setzero_si256();
         for (int64_t d = 0; d < body; d += 16) {
             __m256i kv = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(k + d)));
-            __m256i qv = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(q + h * D + d)));
+            __m256i qv = _mm256_loadu_si256((const __m256i *)(q + h * D + d));
             acc = _mm256_add_epi32(acc, _mm256_madd_epi16(kv, qv));
         }
         __m128i r = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
