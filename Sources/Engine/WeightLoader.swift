@@ -15,14 +15,17 @@ public struct LoadProgress: Sendable {
 final class WeightLoader {
     let checkpoint: Checkpoint
     let tensorsTotal: Int
+    /// Stamped on every weight matrix: how its products are computed.
+    let numerics: NumericMode
     private let progress: ((LoadProgress) -> Void)?
     private(set) var tensorsLoaded = 0
     private(set) var bytesLoaded = 0
     /// Bytes per dtype name of everything loaded.
     private(set) var bytesByDType: [String: Int] = [:]
 
-    init(checkpoint: Checkpoint, tensorsTotal: Int, progress: ((LoadProgress) -> Void)?) {
+    init(checkpoint: Checkpoint, tensorsTotal: Int, numerics: NumericMode, progress: ((LoadProgress) -> Void)?) {
         self.checkpoint = checkpoint
+        self.numerics = numerics
         self.tensorsTotal = tensorsTotal
         self.progress = progress
     }
@@ -60,7 +63,7 @@ final class WeightLoader {
         guard let base = v.bytes.baseAddress else {
             throw EngineError.badTensor(file: v.file, tensor: name, problem: "has no data")
         }
-        let matrix: WeightMatrix
+        var matrix: WeightMatrix
         switch v.dtype {
         case .f32: matrix = WeightMatrix(name: name, rows: rows, cols: cols, dtype: CK_F32, data: base)
         case .bf16: matrix = WeightMatrix(name: name, rows: rows, cols: cols, dtype: CK_BF16, data: base)
@@ -91,6 +94,7 @@ final class WeightLoader {
             throw EngineError.badTensor(file: v.file, tensor: name, problem: "dtype \(v.dtype.rawValue) is not a weight dtype (F32, BF16, F16 or F8_E4M3)")
         }
         count(v)
+        matrix.numerics = numerics
         return matrix
     }
 

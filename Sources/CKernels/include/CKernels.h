@@ -23,6 +23,7 @@ typedef struct {
     int64_t rows, cols;
     int32_t dtype;           // ck_dtype
     int32_t scale_kind;      // ck_scale_kind
+    int32_t exact;           // non-zero: f32-exact products (`--exact`); zero: the fast path (see linear.c)
 } ck_matrix;
 
 /// Instruction set picked by the dispatcher: 2 = AVX-512F, 1 = AVX2+FMA, 0 = plain C.

@@ -24,14 +24,21 @@ struct WeightMatrix {
     private let scales: FloatStorage?
 
     init(name: String, rows: Int, cols: Int, dtype: ck_dtype, data: UnsafeRawPointer,
-         scales: FloatStorage? = nil, scaleKind: ck_scale_kind = CK_SCALE_NONE) {
+         scales: FloatStorage? = nil, scaleKind: ck_scale_kind = CK_SCALE_NONE, numerics: NumericMode = .exact) {
         self.name = name
         self.rows = rows
         self.cols = cols
         self.dtype = dtype
         self.scales = scales
         raw = ck_matrix(data: data, scale: scales.map { UnsafePointer($0.pointer) }, rows: Int64(rows),
-                        cols: Int64(cols), dtype: Int32(dtype.rawValue), scale_kind: Int32(scaleKind.rawValue))
+                        cols: Int64(cols), dtype: Int32(dtype.rawValue), scale_kind: Int32(scaleKind.rawValue),
+                        exact: numerics == .exact ? 1 : 0)
+    }
+
+    /// How products with this matrix are computed.
+    var numerics: NumericMode {
+        get { raw.exact != 0 ? .exact : .fast }
+        set { raw.exact = newValue == .exact ? 1 : 0 }
     }
 
     /// Bytes of weight data (without scales).
