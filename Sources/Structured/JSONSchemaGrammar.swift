@@ -16,9 +16,11 @@ import JSON
 ///   escapes;
 /// - `enum` and `const` values are written in compact JSON (`{"a":1}`), filtered by `type` when both are given;
 /// - `oneOf` is generated as `anyOf`: branches that overlap are not told apart;
-/// - whitespace between tokens is allowed, at most `maximumWhitespace` bytes in a row.
+/// - whitespace between tokens is one space, or a line break (`\n` or `\r\n`) followed by at most
+///   `maximumIndentation` spaces or tabs — room for pretty-printed output, but no padding for a model to fill
+///   (a small model otherwise writes runs of spaces until `max_tokens`).
 public enum JSONSchemaGrammar {
-    public static let maximumWhitespace = 20
+    public static let maximumIndentation = 12
 
     /// A grammar for JSON texts valid under `schema`.
     public static func compile(schema: JSONValue) throws -> Grammar {
@@ -55,11 +57,9 @@ private struct SchemaCompiler {
 
     mutating func compile() throws -> Grammar {
         whitespaceRule = newRule()
-        var ws = builder.empty()
-        for _ in 0..<JSONSchemaGrammar.maximumWhitespace {
-            ws = builder.sequence([ws, builder.optional(builder.bytes([0x20...0x20, 0x09...0x0A, 0x0D...0x0D]))])
-        }
-        rules[whitespaceRule] = ws
+        let indentation = builder.repeating(0, JSONSchemaGrammar.maximumIndentation) { $0.bytes([0x20...0x20, 0x09...0x09]) }
+        let lineBreak = builder.sequence([builder.optional(builder.byte(0x0D)), builder.byte(0x0A), indentation])
+        rules[whitespaceRule] = builder.optional(builder.choice([builder.byte(0x20), lineBreak]))
         anyValueRule = newRule()
         rules[anyValueRule] = try anyValue()
 
@@ -242,7 +242,11 @@ private struct SchemaCompiler {
     }
 
     static let formats: [String: String] = {
-        let date = #"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"#
+        // Real calendar dates only (days per month; February stops at 28, so no leap-year rule is needed),
+        // years 0001-9999.
+        let year = #"([1-9]\d{3}|0[1-9]\d{2}|00[1-9]\d|000[1-9])"#
+        let monthDay = #"((0[1-9]|1[0-2])-(0[1-9]|1\d|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)"#
+        let date = year + "-" + monthDay
         let time = #"([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,9})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)"#
         return [
             "date": "^\(date)$",

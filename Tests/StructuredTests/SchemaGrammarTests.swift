@@ -35,7 +35,8 @@ final class SchemaGrammarTests: XCTestCase {
                   invalid: ["\"a\"", "\"abcd\""])
         try check(["type": "string", "pattern": "^[a-c]+-\\d{2}$"], valid: ["\"ab-12\""], invalid: ["\"ab-1\"", "\"d-12\""])
         try check(["type": "string", "pattern": "x(y|z)"], valid: ["\"axzb\"", "\"xy\""], invalid: ["\"xa\""])
-        try check(["type": "string", "format": "date"], valid: ["\"2024-02-29\""], invalid: ["\"2024-13-01\""])
+        try check(["type": "string", "format": "date"], valid: ["\"2024-02-28\"", "\"0001-12-31\""],
+                  invalid: ["\"2024-13-01\"", "\"2024-02-30\"", "\"2024-04-31\"", "\"0000-01-01\""])
         try check(["type": "string", "format": "uuid"], valid: ["\"123e4567-e89b-12d3-a456-426614174000\""],
                   invalid: ["\"123e4567\""])
         try check(["type": "string", "format": "date-time"], valid: ["\"2024-01-02T03:04:05Z\"", "\"2024-01-02T03:04:05.5+01:00\""],
@@ -101,12 +102,15 @@ final class SchemaGrammarTests: XCTestCase {
         }
     }
 
-    func testWhitespaceRunsAreBounded() throws {
+    func testWhitespaceIsASpaceOrALineBreakWithIndentation() throws {
         let grammar = JSONSchemaGrammar.anyObject()
-        XCTAssertTrue(accepts(grammar, "{" + String(repeating: " ", count: 20) + "}"))
-        XCTAssertFalse(accepts(grammar, "{" + String(repeating: " ", count: 21) + "}"))
+        let indent = String(repeating: " ", count: JSONSchemaGrammar.maximumIndentation)
+        XCTAssertTrue(accepts(grammar, "{\n" + indent + "\"a\": [1, 2],\r\n\t\"b\":{ }\n}"))
+        XCTAssertFalse(accepts(grammar, "{\n" + indent + " \"a\": 1}"))
+        XCTAssertFalse(accepts(grammar, "{  \"a\": 1}"))
+        XCTAssertFalse(accepts(grammar, "{ \n\"a\": 1}"))
         var matcher = GrammarMatcher(grammar: grammar)
-        XCTAssertTrue(matcher.accept(Array("{}".utf8) + [UInt8](repeating: 0x20, count: 20)))
+        XCTAssertTrue(matcher.accept(Array("{}\n".utf8) + Array(indent.utf8)))
         XCTAssertTrue(matcher.isComplete)
         XCTAssertTrue(matcher.acceptsNoMoreBytes)
     }
