@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "HTTP"),
         .target(name: "Server", dependencies: ["Engine", "Tokenizer", "Chat", "Structured", "JSON", "HTTP"]),
         .executableTarget(name: "glmserve", dependencies: [
-            "Server", "Engine", "SafeTensors", "Tokenizer", "Chat", "JSON",
+            "Server", "Engine", "SafeTensors", "Tokenizer", "Chat", "Structured", "JSON",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"]),

@@ -8,7 +8,7 @@
 /// - `isAccepting(q)`: the rule may end here (returning to its caller, or ending the document for the root).
 public final class Grammar: @unchecked Sendable {
     /// Refuses grammars whose automaton would exceed this many states (each takes a 1 KiB transition row).
-    public static let maximumStates = 16_384
+    public static let maximumStates = 32_768
 
     let stateCount: Int
     /// `table[q * 256 + b]`: the next state, or -1.
@@ -23,8 +23,13 @@ public final class Grammar: @unchecked Sendable {
     let rootRule: Int
     /// No calls and not accepting: a byte step is just a table lookup.
     let isPlain: [Bool]
-    /// States that read any unescaped JSON string character and come back to themselves (see `TokenTrie`).
-    let isFreeText: [Bool]
+    /// How many plain characters (unescaped JSON string characters: ASCII 0x20–0x7F but `"` and `\`, and
+    /// well-formed multi-byte scalars) can be read from a state when every such character leads to the same
+    /// next state, and so on along the chain: then a plain token of n characters is accepted exactly when
+    /// n ≤ this count (see `TokenTrie`). `Grammar.unboundedPlainRun` for a chain that loops; -1 when the
+    /// characters lead to different states (the token trie must be walked).
+    let plainRun: [Int32]
+    static let unboundedPlainRun: Int32 = .max
 
     init(nfa: ByteNFA, rules: [Fragment], root: Int) throws {
         var builder = Determinizer(nfa: nfa, rules: rules)
@@ -46,8 +51,7 @@ public final class Grammar: @unchecked Sendable {
         ruleStarts = builder.ruleStarts.map(Int32.init)
         rootRule = root
         isPlain = (0..<stateCount).map { !builder.accepting[$0] && builder.calls[$0].isEmpty }
-        let table = builder.table
-        isFreeText = (0..<stateCount).map { Grammar.readsFreeText(table, from: $0) && builder.calls[$0].isEmpty }
+        plainRun = Grammar.plainRuns(table: builder.table, accepting: builder.accepting, calls: builder.calls)
         try checkLeftRecursion()
     }
 
@@ -57,37 +61,74 @@ public final class Grammar: @unchecked Sendable {
         table[Int(state) &* 256 &+ Int(byte)]
     }
 
-    /// Whether `state` loops over every unescaped JSON string character: ASCII 0x20–0x7F but `"` and `\`, and
-    /// every well-formed multi-byte UTF-8 sequence.
-    private static func readsFreeText(_ table: [Int32], from state: Int) -> Bool {
-        let q = Int32(state)
-        func step(_ s: Int32, _ b: UInt8) -> Int32 { s < 0 ? -1 : table[Int(s) * 256 + Int(b)] }
-        for b in UInt8(0x20)...0x7F where b != 0x22 && b != 0x5C {
-            if step(q, b) != q { return false }
-        }
-        // Every lead byte with every continuation range must come back to `state`.
+    /// The multi-byte UTF-8 forms: lead range, then continuation ranges.
+    private static let multibyteForms: [[ClosedRange<UInt8>]] = {
         let tail: ClosedRange<UInt8> = 0x80...0xBF
-        let forms: [[ClosedRange<UInt8>]] = [
-            [0xC2...0xDF, tail], [0xE0...0xE0, 0xA0...0xBF, tail], [0xE1...0xEC, tail, tail],
-            [0xED...0xED, 0x80...0x9F, tail], [0xEE...0xEF, tail, tail], [0xF0...0xF0, 0x90...0xBF, tail, tail],
-            [0xF1...0xF3, tail, tail, tail], [0xF4...0xF4, 0x80...0x8F, tail, tail],
-        ]
-        for form in forms {
-            // States reached after each prefix must agree across the bytes of a range (checked at both ends).
+        return [[0xC2...0xDF, tail], [0xE0...0xE0, 0xA0...0xBF, tail], [0xE1...0xEC, tail, tail],
+                [0xED...0xED, 0x80...0x9F, tail], [0xEE...0xEF, tail, tail], [0xF0...0xF0, 0x90...0xBF, tail, tail],
+                [0xF1...0xF3, tail, tail, tail], [0xF4...0xF4, 0x80...0x8F, tail, tail]]
+    }()
+
+    /// The state every plain character leads to from `state`: nil when they lead to different states (or some
+    /// are refused and others not); -1 when every one is refused. Only for states without calls that do not
+    /// end their rule (a plain character could otherwise also be read by a caller).
+    private static func plainSuccessor(_ table: [Int32], from state: Int) -> Int32? {
+        func step(_ s: Int32, _ b: UInt8) -> Int32 { s < 0 ? -1 : table[Int(s) * 256 + Int(b)] }
+        let q = Int32(state)
+        let target = step(q, 0x20)
+        for b in UInt8(0x21)...0x7F where b != 0x22 && b != 0x5C {
+            if step(q, b) != target { return nil }
+        }
+        for form in multibyteForms {
             var frontier: Set<Int32> = [q]
             for range in form {
                 var next = Set<Int32>()
-                for s in frontier {
-                    for b in [range.lowerBound, range.upperBound, UInt8((Int(range.lowerBound) + Int(range.upperBound)) / 2)] {
-                        next.insert(step(s, b))
-                    }
-                }
-                if next.contains(-1) { return false }
+                for s in frontier { for b in range { next.insert(step(s, b)) } }
                 frontier = next
+                if frontier == [-1] { break }
             }
-            if frontier != [q] { return false }
+            // Every path must end where ASCII characters go (a refused path counts only if all are refused).
+            if frontier != [target] { return nil }
         }
-        return true
+        return target
+    }
+
+    private static func plainRuns(table: [Int32], accepting: [Bool], calls: [[ByteNFA.CallEdge]]) -> [Int32] {
+        let count = accepting.count
+        var successor = [Int32?](repeating: nil, count: count)
+        for q in 0..<count where !accepting[q] && calls[q].isEmpty {
+            // Cheap filter first: two ASCII letters must agree.
+            if table[q * 256 + 0x61] != table[q * 256 + 0x30] { continue }
+            successor[q] = plainSuccessor(table, from: q)
+        }
+        // run(q) = 1 + run(successor), 0 when every plain character is refused, -1 when the characters part
+        // ways (here or further down the chain), unbounded when the chain loops.
+        var runs = [Int32](repeating: -2, count: count)   // -2: not computed yet
+        for start in 0..<count where runs[start] == -2 {
+            var path: [Int] = []
+            var position: [Int: Int] = [:]
+            var q = start
+            var result: Int32
+            while true {
+                if runs[q] != -2 { result = runs[q]; break }
+                if let loopStart = position[q] {
+                    for state in path[loopStart...] { runs[state] = unboundedPlainRun }
+                    path.removeSubrange(loopStart...)
+                    result = unboundedPlainRun
+                    break
+                }
+                guard let next = successor[q] else { runs[q] = -1; result = -1; break }
+                if next < 0 { runs[q] = 0; result = 0; break }
+                position[q] = path.count
+                path.append(q)
+                q = Int(next)
+            }
+            for state in path.reversed() {
+                if result >= 0 && result != unboundedPlainRun { result += 1 }
+                runs[state] = result
+            }
+        }
+        return runs.map { $0 == -2 ? -1 : $0 }
     }
 
     /// A rule that can reach a call of itself without reading a byte would make the matcher's stack grow
@@ -163,7 +204,12 @@ private struct Determinizer {
         }
     }
 
-    private mutating func state(for set: [Int]) throws -> Int {
+    /// The DFA state of an ε-closed set of NFA states. Only the important states identify it: those that read a
+    /// byte, call a rule, or end the rule; states with only ε edges add nothing their successors (also in the
+    /// closed set) do not. Keying on them merges equivalent sets, e.g. "inside a string" after an ASCII and after
+    /// a multi-byte character, which the token mask's plain-run shortcut relies on.
+    private mutating func state(for closed: [Int]) throws -> Int {
+        let set = closed.filter { !nfa.byteEdges[$0].isEmpty || !nfa.callEdges[$0].isEmpty || $0 == acceptStates[0] }
         if let id = ids[set] { return id }
         let id = accepting.count
         guard id < Grammar.maximumStates else {

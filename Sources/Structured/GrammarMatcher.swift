@@ -108,6 +108,14 @@ public struct GrammarMatcher {
     static func step<C: RandomAccessCollection>(_ configurations: C, _ byte: UInt8, grammar: Grammar,
                                                 arena: StackArena, into out: inout [Configuration])
     where C.Element == Configuration {
+        var work: [Configuration] = []
+        step(configurations, byte, grammar: grammar, arena: arena, into: &out, work: &work)
+    }
+
+    static func step<C: RandomAccessCollection>(_ configurations: C, _ byte: UInt8, grammar: Grammar,
+                                                arena: StackArena, into out: inout [Configuration],
+                                                work: inout [Configuration])
+    where C.Element == Configuration {
         let segmentStart = out.count
         for c in configurations {
             let target = grammar.next(c.state, byte)
@@ -117,7 +125,7 @@ public struct GrammarMatcher {
                 if !contains(out, from: segmentStart, successor) { out.append(successor) }
             } else {
                 close(Configuration(state: target, stack: c.stack), grammar: grammar, arena: arena, into: &out,
-                      segmentStart: segmentStart)
+                      segmentStart: segmentStart, work: &work)
             }
         }
     }
@@ -136,7 +144,14 @@ public struct GrammarMatcher {
     /// returned from.
     static func close(_ configuration: Configuration, grammar: Grammar, arena: StackArena,
                       into out: inout [Configuration], segmentStart: Int) {
-        var work = [configuration]
+        var work: [Configuration] = []
+        close(configuration, grammar: grammar, arena: arena, into: &out, segmentStart: segmentStart, work: &work)
+    }
+
+    /// `close` with a caller-owned work list (left empty), so that hot loops do not allocate.
+    static func close(_ configuration: Configuration, grammar: Grammar, arena: StackArena,
+                      into out: inout [Configuration], segmentStart: Int, work: inout [Configuration]) {
+        work.append(configuration)
         while let c = work.popLast() {
             if contains(out, from: segmentStart, c) { continue }
             out.append(c)

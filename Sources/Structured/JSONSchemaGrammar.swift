@@ -75,12 +75,14 @@ private struct SchemaCompiler {
         return rules.count - 1
     }
 
-    /// The rule matching one value of `schema` (one rule per schema location, so `$ref` recursion works).
+    /// The rule matching one value of `schema`: one rule per distinct subschema (equal subschemas share it),
+    /// registered before its body is built so that `$ref` recursion finds it.
     private mutating func valueRule(_ schema: JSONValue, path: String) throws -> Int {
         if schema == .bool(true) || schema.object?.isEmpty == true { return anyValueRule }
-        if let rule = rulesByPath[path] { return rule }
+        let key = schema.serialized()
+        if let rule = rulesByPath[key] { return rule }
         let rule = newRule()
-        rulesByPath[path] = rule
+        rulesByPath[key] = rule
         rules[rule] = try value(schema, path: path)
         return rule
     }

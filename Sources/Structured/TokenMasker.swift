@@ -61,15 +61,34 @@ public final class GrammarTokenMasker: @unchecked Sendable {
     /// The mask without the cache (for benchmarks and tests).
     public func computeMask(_ matcher: GrammarMatcher) -> TokenMask {
         var words = [UInt64](repeating: 0, count: (trie.vocabularySize + 63) / 64)
-        let configurations = matcher.configurations
-        let freeText = configurations.contains { grammar.isFreeText[Int($0.state)] }
+        // A configuration whose plain characters run along a chain takes the plain tokens short enough for the
+        // chain at once, and only the other tokens are walked; the rest walk the whole trie. The mask is the
+        // union over configurations.
+        var chained: [Configuration] = [], walked: [Configuration] = []
+        var longestRun: Int32 = -1
+        for c in matcher.configurations {
+            let run = grammar.plainRun[Int(c.state)]
+            if run >= 0 {
+                chained.append(c)
+                longestRun = max(longestRun, run)
+            } else {
+                walked.append(c)
+            }
+        }
+        if longestRun > 0 {
+            let plain = trie.plainUpTo[Int(min(Int(longestRun), trie.plainUpTo.count - 1))]
+            for i in words.indices { words[i] = plain[i] }
+            // (Each chained configuration accepts the plain tokens of at most its own run; their union is the
+            // longest run's.)
+        }
         var walker = Walker(grammar: grammar, arena: matcher.arena)
-        walker.workspace.append(contentsOf: configurations)
-        if freeText {
-            for i in words.indices { words[i] = trie.plainTokens[i] }
-            walker.walk(trie.nonPlain, node: 0, range: 0..<configurations.count, mask: &words)
-        } else {
-            walker.walk(trie.all, node: 0, range: 0..<configurations.count, mask: &words)
+        if !chained.isEmpty {
+            walker.workspace = chained
+            walker.walk(trie.nonPlain, node: 0, range: 0..<chained.count, mask: &words)
+        }
+        if !walked.isEmpty {
+            walker.workspace = walked
+            walker.walk(trie.all, node: 0, range: 0..<walked.count, mask: &words)
         }
         return TokenMask(words: words)
     }
@@ -79,6 +98,8 @@ private struct Walker {
     let grammar: Grammar
     let arena: StackArena
     var workspace: [Configuration] = []
+    private var scratch: [Configuration] = []
+    private var next: [Configuration] = []
 
     init(grammar: Grammar, arena: StackArena) {
         self.grammar = grammar
@@ -103,11 +124,11 @@ private struct Walker {
                     workspace.append(Configuration(state: target, stack: c.stack))
                 } else {
                     GrammarMatcher.close(Configuration(state: target, stack: c.stack), grammar: grammar, arena: arena,
-                                         into: &workspace, segmentStart: mark)
+                                         into: &workspace, segmentStart: mark, work: &scratch)
                 }
             } else {
-                var next: [Configuration] = []
-                GrammarMatcher.step(workspace[range], byte, grammar: grammar, arena: arena, into: &next)
+                next.removeAll(keepingCapacity: true)
+                GrammarMatcher.step(workspace[range], byte, grammar: grammar, arena: arena, into: &next, work: &scratch)
                 workspace.append(contentsOf: next)
             }
             if workspace.count == mark { continue }

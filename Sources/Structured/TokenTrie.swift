@@ -12,8 +12,8 @@ public final class TokenTrie: @unchecked Sendable {
     public let vocabularySize: Int
     let all: Trie
     let nonPlain: Trie
-    /// Bit mask of the plain tokens.
-    let plainTokens: [UInt64]
+    /// `plainUpTo[n]`: bit mask of the plain tokens of at most `n` characters (the last entry: all of them).
+    let plainUpTo: [[UInt64]]
     let plainCount: Int
 
     /// - Parameters:
@@ -21,19 +21,29 @@ public final class TokenTrie: @unchecked Sendable {
     ///   - excluded: ids that a grammar never allows.
     public init(tokens: [[UInt8]], excluded: Set<Int>) {
         vocabularySize = tokens.count
-        var plainMask = [UInt64](repeating: 0, count: (tokens.count + 63) / 64)
+        let words = (tokens.count + 63) / 64
+        var byLength: [[Int]] = []
         var allIDs: [Int] = [], otherIDs: [Int] = []
         var plainCount = 0
         for (id, bytes) in tokens.enumerated() where !bytes.isEmpty && !excluded.contains(id) {
             allIDs.append(id)
             if TokenTrie.isPlain(bytes) {
-                plainMask[id >> 6] |= 1 << UInt64(id & 63)
+                let characters = bytes.reduce(0) { $0 + ($1 & 0xC0 == 0x80 ? 0 : 1) }
+                while byLength.count <= characters { byLength.append([]) }
+                byLength[characters].append(id)
                 plainCount += 1
             } else {
                 otherIDs.append(id)
             }
         }
-        plainTokens = plainMask
+        var masks: [[UInt64]] = []
+        var running = [UInt64](repeating: 0, count: words)
+        for ids in byLength {
+            for id in ids { running[id >> 6] |= 1 << UInt64(id & 63) }
+            masks.append(running)
+        }
+        if masks.isEmpty { masks.append(running) }
+        plainUpTo = masks
         self.plainCount = plainCount
         all = Trie(tokens: tokens, ids: allIDs)
         nonPlain = Trie(tokens: tokens, ids: otherIDs)
@@ -71,54 +81,40 @@ public final class TokenTrie: @unchecked Sendable {
     }
 }
 
-/// A byte trie in flat arrays. Node 0 is the root. Children of node `n` are
-/// `childBytes/childNodes[childOffsets[n]..<childOffsets[n + 1]]`; the tokens whose bytes end at `n` are
-/// `tokenIDs[tokenOffsets[n]..<tokenOffsets[n + 1]]`.
+/// A byte trie in flat arrays, numbered breadth-first. Node 0 is the root. Children of node `n` are
+/// `childBytes/childNodes[childOffsets[n]..<childOffsets[n + 1]]` (by byte); the tokens whose bytes end at `n`
+/// are `tokenIDs[tokenOffsets[n]..<tokenOffsets[n + 1]]`.
 struct Trie {
-    var childOffsets: [Int32] = []
+    var childOffsets: [Int32] = [0]
     var childBytes: [UInt8] = []
     var childNodes: [Int32] = []
-    var tokenOffsets: [Int32] = []
+    var tokenOffsets: [Int32] = [0]
     var tokenIDs: [Int32] = []
 
     init(tokens: [[UInt8]], ids: [Int]) {
-        // Build with per-node dictionaries, then flatten breadth-first.
-        var children: [[UInt8: Int]] = [[:]]
-        var ending: [[Int]] = [[]]
-        for id in ids {
-            var node = 0
-            for b in tokens[id] {
-                if let child = children[node][b] {
-                    node = child
-                } else {
-                    children.append([:])
-                    ending.append([])
-                    children[node][b] = children.count - 1
-                    node = children.count - 1
-                }
-            }
-            ending[node].append(id)
-        }
-        var order = [0]
-        var newID = [Int](repeating: 0, count: children.count)
+        // Sorted by bytes, the tokens under any node form one contiguous range; each node's range splits into
+        // the tokens ending there (they sort first) and one run per next byte.
+        let order = ids.sorted { tokens[$0].lexicographicallyPrecedes(tokens[$1]) }
+        var queue: [(range: Range<Int>, depth: Int)] = [(0..<order.count, 0)]
         var head = 0
-        while head < order.count {
-            let node = order[head]
+        while head < queue.count {
+            let (range, depth) = queue[head]
             head += 1
-            for (_, child) in children[node].sorted(by: { $0.key < $1.key }) {
-                newID[child] = order.count
-                order.append(child)
+            var i = range.lowerBound
+            while i < range.upperBound && tokens[order[i]].count == depth {
+                tokenIDs.append(Int32(order[i]))
+                i += 1
             }
-        }
-        childOffsets = [0]
-        tokenOffsets = [0]
-        for node in order {
-            for (b, child) in children[node].sorted(by: { $0.key < $1.key }) {
-                childBytes.append(b)
-                childNodes.append(Int32(newID[child]))
+            while i < range.upperBound {
+                let byte = tokens[order[i]][depth]
+                var j = i + 1
+                while j < range.upperBound && tokens[order[j]][depth] == byte { j += 1 }
+                childBytes.append(byte)
+                childNodes.append(Int32(queue.count))
+                queue.append((i..<j, depth + 1))
+                i = j
             }
             childOffsets.append(Int32(childBytes.count))
-            tokenIDs.append(contentsOf: ending[node].map(Int32.init))
             tokenOffsets.append(Int32(tokenIDs.count))
         }
     }

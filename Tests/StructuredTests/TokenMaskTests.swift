@@ -146,3 +146,22 @@ final class TokenMaskTests: XCTestCase {
         XCTAssertFalse(mask.contains(0x22))
     }
 }
+
+/// Plain runs: the shortcut that spares walking the token trie inside strings.
+final class PlainRunTests: XCTestCase {
+    private func runs(_ schema: JSONValue, after text: String) throws -> [Int32] {
+        let grammar = try JSONSchemaGrammar.compile(schema: schema)
+        var matcher = GrammarMatcher(grammar: grammar)
+        XCTAssertTrue(matcher.accept(Array(text.utf8)))
+        return matcher.configurations.map { grammar.plainRun[Int($0.state)] }
+    }
+
+    func testFreeStringsRunUnboundedAndBoundedStringsCountDown() throws {
+        XCTAssertEqual(try runs(["type": "string"], after: "\""), [Grammar.unboundedPlainRun])
+        XCTAssertEqual(try runs(["type": "string"], after: "\"ab"), [Grammar.unboundedPlainRun])
+        XCTAssertEqual(try runs(["type": "object", "properties": ["a": ["type": "string"]]], after: "{\"a\": \"x"),
+                       [Grammar.unboundedPlainRun])
+        XCTAssertEqual(try runs(["type": "string", "maxLength": 5], after: "\"ab"), [3])
+        XCTAssertTrue(try runs(["type": "integer"], after: "1").allSatisfy { $0 == -1 })
+    }
+}
