@@ -157,6 +157,12 @@ struct FragmentBuilder {
         return choice(options.map { ranges in sequence(ranges.map { bytes([$0]) }) })
     }
 
+    /// One character of raw text (a tool call's string argument): any scalar but the C0 controls other than
+    /// tab, line feed and carriage return.
+    mutating func rawTextCharacter() -> Fragment {
+        choice([bytes([0x09...0x0A, 0x0D...0x0D, 0x20...0x7F]), multibyteScalar()])
+    }
+
     /// One character of a JSON string's text, as written between the quotes: an unescaped printable character
     /// (ASCII but `"` and `\`, or a multi-byte scalar) or an escape sequence. With `escapes` false, only
     /// unescaped characters.

@@ -28,6 +28,50 @@ public enum JSONSchemaGrammar {
         return try compiler.compile()
     }
 
+    /// A tool to call in GLM's format (see `toolCall(tools:)`).
+    public struct Tool {
+        public var name: String
+        /// The `parameters` schema (nil: no parameters declared).
+        public var parameters: JSONValue?
+        /// Whether the arguments must follow `parameters`; otherwise any keys and values are allowed.
+        public var constrained: Bool
+
+        public init(name: String, parameters: JSONValue?, constrained: Bool) {
+            self.name = name
+            self.parameters = parameters
+            self.constrained = constrained
+        }
+    }
+
+    /// The bytes that stand for GLM's tool-call special tokens in a tool-call grammar: 0xFF (never part of
+    /// UTF-8 text) and a code. A token trie for this grammar maps those token ids to these bytes.
+    public enum ToolCallMarker: UInt8, CaseIterable {
+        case argKeyOpen = 1, argKeyClose, argValueOpen, argValueClose, callClose
+
+        public var bytes: [UInt8] { [0xFF, rawValue] }
+        /// The special token's text.
+        public var token: String {
+            switch self {
+            case .argKeyOpen: return "<arg_key>"
+            case .argKeyClose: return "</arg_key>"
+            case .argValueOpen: return "<arg_value>"
+            case .argValueClose: return "</arg_value>"
+            case .callClose: return "</tool_call>"
+            }
+        }
+    }
+
+    /// A grammar for the inside of one GLM tool call, from after `<tool_call>` through `</tool_call>`:
+    /// `NAME\n`, then per argument `<arg_key>KEY</arg_key>\n<arg_value>VALUE</arg_value>\n` (the newlines
+    /// optional). For a constrained tool the keys are those of `properties` in their order (required ones
+    /// always, no others) and each value follows its schema: a string parameter as raw text (its enum values,
+    /// pattern or length bounds applied to the text), any other as JSON. `ToolCallMarker` bytes stand for the
+    /// special tokens. Errors name the path within the tool's parameters.
+    public static func toolCall(tools: [Tool]) throws -> Grammar {
+        var compiler = SchemaCompiler(root: .null)
+        return try compiler.compileToolCall(tools)
+    }
+
     /// A grammar for any JSON object (`response_format: {"type": "json_object"}`).
     public static func anyObject() -> Grammar {
         // Cannot fail: no keyword to refuse.
@@ -36,7 +80,9 @@ public enum JSONSchemaGrammar {
 }
 
 private struct SchemaCompiler {
-    let root: JSONValue
+    var root: JSONValue
+    /// Distinguishes equal subschemas of different roots (tools), whose `$ref`s mean different things.
+    var keyPrefix = ""
     var builder = FragmentBuilder()
     var rules: [Fragment] = []
     var rulesByPath: [String: Int] = [:]
@@ -56,18 +102,122 @@ private struct SchemaCompiler {
     init(root: JSONValue) { self.root = root }
 
     mutating func compile() throws -> Grammar {
+        try compileCommonRules()
+        let rootRule = newRule()
+        let value = try valueRule(root, path: "#")
+        rules[rootRule] = builder.sequence([builder.call(whitespaceRule), builder.call(value),
+                                            builder.call(whitespaceRule)])
+        return try Grammar(nfa: builder.nfa, rules: rules, root: rootRule)
+    }
+
+    /// The whitespace and any-value rules every grammar uses.
+    private mutating func compileCommonRules() throws {
         whitespaceRule = newRule()
         let indentation = builder.repeating(0, JSONSchemaGrammar.maximumIndentation) { $0.bytes([0x20...0x20, 0x09...0x09]) }
         let lineBreak = builder.sequence([builder.optional(builder.byte(0x0D)), builder.byte(0x0A), indentation])
         rules[whitespaceRule] = builder.optional(builder.choice([builder.byte(0x20), lineBreak]))
         anyValueRule = newRule()
         rules[anyValueRule] = try anyValue()
+    }
 
-        let rootRule = newRule()
-        let value = try valueRule(root, path: "#")
-        rules[rootRule] = builder.sequence([builder.call(whitespaceRule), builder.call(value),
-                                            builder.call(whitespaceRule)])
-        return try Grammar(nfa: builder.nfa, rules: rules, root: rootRule)
+    mutating func compileToolCall(_ tools: [JSONSchemaGrammar.Tool]) throws -> Grammar {
+        try compileCommonRules()
+        let root = newRule()
+        var options: [Fragment] = []
+        let newline = { (c: inout SchemaCompiler) in c.builder.optional(c.builder.byte(0x0A)) }
+        func marker(_ m: JSONSchemaGrammar.ToolCallMarker, _ c: inout SchemaCompiler) -> Fragment { c.builder.literal(m.bytes) }
+        for (index, tool) in tools.enumerated() {
+            keyPrefix = "tool\(index):"
+            self.root = tool.parameters ?? ["type": "object"]
+            var parts = [builder.literal(tool.name), newline(&self)]
+            if tool.constrained, let parameters = tool.parameters, parameters.object?["properties"] != nil || parameters.object?["required"] != nil {
+                guard let object = parameters.object else { throw error("", "#", "parameters must be an object schema") }
+                if let type = object["type"], type != "object" { throw error("type", "#", "tool parameters must be of type object") }
+                for key in object.keys where !SchemaCompiler.annotations.contains(key)
+                    && !["type", "properties", "required", "additionalProperties"].contains(key) {
+                    throw error(key, "#", "this keyword is not supported for tool parameters")
+                }
+                if let additional = object["additionalProperties"], additional != .bool(false) {
+                    throw error("additionalProperties", "#", "strict tool parameters allow no additional properties")
+                }
+                let required = Set((object["required"]?.array ?? []).compactMap(\.string))
+                let properties = object["properties"]?.object ?? JSONObject()
+                for key in required where properties[key] == nil {
+                    throw error("required", "#", "'\(key)' is required but not in 'properties'")
+                }
+                for (key, schema) in properties {
+                    let pair = builder.sequence([
+                        marker(.argKeyOpen, &self), builder.literal(key), marker(.argKeyClose, &self), newline(&self),
+                        marker(.argValueOpen, &self), try argumentValue(schema, path: child("#", "properties", key)),
+                        marker(.argValueClose, &self), newline(&self),
+                    ])
+                    parts.append(required.contains(key) ? pair : builder.optional(pair))
+                }
+            } else if tool.constrained {
+                // Declared without parameters: a call without arguments.
+            } else {
+                let text = { (c: inout SchemaCompiler) in c.builder.star(c.builder.rawTextCharacter()) }
+                parts.append(builder.star(builder.sequence([
+                    marker(.argKeyOpen, &self), text(&self), marker(.argKeyClose, &self), newline(&self),
+                    marker(.argValueOpen, &self), text(&self), marker(.argValueClose, &self), newline(&self),
+                ])))
+            }
+            parts.append(marker(.callClose, &self))
+            options.append(builder.sequence(parts))
+        }
+        rules[root] = builder.choice(options)
+        return try Grammar(nfa: builder.nfa, rules: rules, root: root)
+    }
+
+    /// A tool argument's value between `<arg_value>` and `</arg_value>`: raw text for a string parameter (as
+    /// GLM writes them and the output parser reads them), JSON otherwise.
+    private mutating func argumentValue(_ schema: JSONValue, path: String) throws -> Fragment {
+        guard let object = schema.object, SchemaCompiler.isStringParameter(object) else {
+            return builder.call(try valueRule(schema, path: path))
+        }
+        for key in object.keys where !SchemaCompiler.annotations.contains(key)
+            && !["type", "enum", "const", "minLength", "maxLength", "pattern", "format"].contains(key) {
+            throw error(key, path, "this keyword is not supported for a string parameter")
+        }
+        if let values = object["enum"]?.array ?? object["const"].map({ [$0] }) {
+            let strings = values.compactMap(\.string)
+            guard !strings.isEmpty else { throw error("enum", path, "no string value") }
+            return builder.choice(strings.map { builder.literal($0) })
+        }
+        let minimum = try bound(object, "minLength", path: path)
+        let maximum = try bound(object, "maxLength", path: path)
+        var pattern = object["pattern"]?.string
+        if let format = object["format"] {
+            guard let name = format.string, let regex = SchemaCompiler.formats[name] else {
+                throw error("format", path, "supported formats are date-time, date, time, uuid and email")
+            }
+            pattern = regex
+        }
+        if let pattern {
+            if minimum != nil || maximum != nil {
+                throw error(minimum != nil ? "minLength" : "maxLength", path, "length bounds together with a pattern are not supported")
+            }
+            var parser = RegexParser(pattern, path: path)
+            let parsed = try parser.parse()
+            var parts: [Fragment] = []
+            if !parsed.anchoredStart { parts.append(builder.star(builder.rawTextCharacter())) }
+            parts.append(builder.regex(parsed.node, raw: true))
+            if !parsed.anchoredEnd { parts.append(builder.star(builder.rawTextCharacter())) }
+            return builder.sequence(parts)
+        }
+        return builder.repeating(minimum ?? 0, maximum) { $0.rawTextCharacter() }
+    }
+
+    /// A parameter GLM writes as raw text: every type it allows but `null` is `string` (or its enum is strings).
+    private static func isStringParameter(_ object: JSONObject) -> Bool {
+        if let type = object["type"] {
+            let names = Set(type.string.map { [$0] } ?? (type.array ?? []).compactMap(\.string)).subtracting(["null"])
+            return names == ["string"]
+        }
+        if let values = object["enum"]?.array ?? object["const"].map({ [$0] }) {
+            return !values.isEmpty && values.allSatisfy { $0.string != nil }
+        }
+        return false
     }
 
     private mutating func newRule() -> Int {
@@ -79,7 +229,7 @@ private struct SchemaCompiler {
     /// registered before its body is built so that `$ref` recursion finds it.
     private mutating func valueRule(_ schema: JSONValue, path: String) throws -> Int {
         if schema == .bool(true) || schema.object?.isEmpty == true { return anyValueRule }
-        let key = schema.serialized()
+        let key = keyPrefix + schema.serialized()
         if let rule = rulesByPath[key] { return rule }
         let rule = newRule()
         rulesByPath[key] = rule

@@ -259,8 +259,23 @@ struct RegexParser {
 extension FragmentBuilder {
     /// The characters of `set`, written as they appear inside a JSON string (`"` as `\"`, `\` as `\\`, control
     /// characters as escapes).
-    mutating func jsonCharacters(_ set: RegexNode.CharacterSet) -> Fragment {
+    mutating func jsonCharacters(_ set: RegexNode.CharacterSet, raw: Bool = false) -> Fragment {
         var options: [Fragment] = []
+        if raw {
+            var ranges: [ClosedRange<UInt8>] = []
+            var code = 0
+            while code < 128 {
+                if set.ascii[code] {
+                    let start = code
+                    while code + 1 < 128 && set.ascii[code + 1] { code += 1 }
+                    ranges.append(UInt8(start)...UInt8(code))
+                }
+                code += 1
+            }
+            if !ranges.isEmpty { options.append(bytes(ranges)) }
+            if set.nonASCII { options.append(multibyteScalar()) }
+            return choice(options)
+        }
         var ranges: [ClosedRange<UInt8>] = []
         var code = 0x20
         while code < 128 {
@@ -282,13 +297,14 @@ extension FragmentBuilder {
         return choice(options)
     }
 
-    mutating func regex(_ node: RegexNode) -> Fragment {
+    /// The strings `node` matches, written inside a JSON string, or as they are (`raw`: tool-call values).
+    mutating func regex(_ node: RegexNode, raw: Bool = false) -> Fragment {
         switch node {
-        case let .characters(set): return jsonCharacters(set)
+        case let .characters(set): return jsonCharacters(set, raw: raw)
         case let .scalar(bytes): return literal(bytes)
-        case let .sequence(items): return sequence(items.map { regex($0) })
-        case let .alternatives(options): return choice(options.map { regex($0) })
-        case let .repeated(inner, min, max): return repeating(min, max) { $0.regex(inner) }
+        case let .sequence(items): return sequence(items.map { regex($0, raw: raw) })
+        case let .alternatives(options): return choice(options.map { regex($0, raw: raw) })
+        case let .repeated(inner, min, max): return repeating(min, max) { $0.regex(inner, raw: raw) }
         }
     }
 }
