@@ -277,3 +277,44 @@ def test_sampling_fields(bundled):
     biased = http("POST", url, {**base, "temperature": 0, "max_tokens": 3, "logit_bias": {str(token): 100}}).json()
     assert biased["choices"][0]["message"]["content"] == " x x x".strip() or biased["choices"][0]["message"]["content"].count("x") == 3
     assert any("someone" in line for line in bundled.log)
+
+
+# MARK: strict tool calls
+
+WEATHER = {"type": "object",
+           "properties": {"city": {"type": "string", "maxLength": 12}, "days": {"type": "integer"},
+                          "unit": {"enum": ["C", "F"]}, "hourly": {"type": "boolean"}},
+           "required": ["city", "days"], "additionalProperties": False}
+
+
+@pytest.mark.parametrize("tool_choice,strict", [
+    ({"type": "function", "function": {"name": "get_weather"}}, False), ("required", False), ("auto", True)],
+    ids=["named", "required", "strict-auto"])
+def test_constrained_tool_arguments_validate(bundled, tool_choice, strict):
+    sdk = client(bundled)
+    calls = 0
+    for thinking in (True, False):
+        for seed in range(3):
+            reply = sdk.chat.completions.create(
+                model="GLM-Tiny", max_tokens=300, temperature=0.8, seed=seed,
+                messages=[{"role": "user", "content": "What is the weather in Paris for the next 3 days?"}],
+                tools=[{"type": "function", "function": {"name": "get_weather", "parameters": WEATHER, "strict": strict}}],
+                tool_choice=tool_choice, extra_body={"chat_template_kwargs": {"enable_thinking": thinking}})
+            choice = reply.choices[0]
+            for call in choice.message.tool_calls or []:
+                assert call.function.name == "get_weather"
+                validator(WEATHER).validate(json.loads(call.function.arguments))
+                calls += 1
+            # No call text leaks into the content.
+            assert "<arg_key>" not in (choice.message.content or "")
+    assert calls >= 4
+
+
+def test_unsupported_tool_parameter_keyword_is_a_400(bundled):
+    with pytest.raises(BadRequestError) as caught:
+        client(bundled).chat.completions.create(
+            model="GLM-Tiny", messages=[{"role": "user", "content": "x"}],
+            tools=[{"type": "function", "function": {"name": "f", "strict": True, "parameters": {
+                "type": "object", "properties": {"n": {"type": "integer", "minimum": 1}}}}}])
+    assert caught.value.body["param"] == "tools[0].function.parameters"
+    assert "minimum" in caught.value.body["message"]

@@ -1,4 +1,5 @@
 import Chat
+import Structured
 import Foundation
 import JSON
 import Tokenizer
@@ -79,14 +80,26 @@ final class ChatCompletionRun {
                       parseReasoning: prompt.outputMayStartWithReasoning)
     }
 
-    /// The `response_format` grammar of the answer (after the reasoning when the answer may open with `<think>`).
-    static func answerConstraint(_ format: ResponseFormat, model: ServedModel, afterReasoning: Bool,
-                                 offersTools: Bool) throws -> AnswerConstraint? {
-        guard let masker = try model.structuredOutput.masker(for: format) else { return nil }
+    /// The grammars of the answer: the `response_format` document (after the reasoning when the answer may open
+    /// with `<think>`) and the arguments of constrained tool calls (strict tools; every tool when a call is
+    /// forced). nil when neither applies.
+    static func answerConstraint(_ options: ChatCompletionOptions, tools: JSONValue?, model: ServedModel,
+                                 afterReasoning: Bool) throws -> AnswerConstraint? {
+        let compiler = model.structuredOutput
+        let masker = try compiler.masker(for: options.responseFormat)
+        var callMasker: GrammarTokenMasker?
+        if let list = tools?.array, !list.isEmpty {
+            callMasker = try compiler.toolCallMasker(tools: list, forced: options.forcedToolCall != nil)
+        }
+        guard masker != nil || callMasker != nil else { return nil }
         let tokenizer = model.tokenizer
-        var constraint = AnswerConstraint(masker: masker, vocabularyBytes: model.structuredOutput.vocabularyBytes)
+        var constraint = AnswerConstraint(masker: masker, vocabularyBytes: compiler.vocabularyBytes)
         constraint.toolCallOpen = tokenizer.id(forToken: "<tool_call>")
-        constraint.allowsToolCalls = offersTools && constraint.toolCallOpen != nil
+        constraint.allowsToolCalls = options.offersTools && tools != nil && constraint.toolCallOpen != nil
+        if let callMasker {
+            constraint.toolCallMasker = callMasker
+            constraint.toolCallBytes = compiler.toolCallTrie().bytes
+        }
         if afterReasoning, let open = tokenizer.id(forToken: "<think>"), let close = tokenizer.id(forToken: "</think>") {
             let leading = ["\n", "\n\n"].map { tokenizer.encode($0) }.filter { $0.count == 1 }.map { $0[0] }
             constraint.reasoning = (open, close, Set(leading))
@@ -116,9 +129,8 @@ final class ChatCompletionRun {
          parseReasoning: Bool, rawText: Bool = false) throws {
         self.model = model
         let room = model.contextSize - promptTokens.count
-        let constraint = try ChatCompletionRun.answerConstraint(options.responseFormat, model: model,
-                                                                afterReasoning: parseReasoning && !rawText,
-                                                                offersTools: options.offersTools && tools != nil && !rawText)
+        let constraint = try ChatCompletionRun.answerConstraint(options, tools: rawText ? nil : tools, model: model,
+                                                                afterReasoning: parseReasoning && !rawText)
         job = GenerationJob(promptTokens: promptTokens, sampling: options.sampling,
                             maxNewTokens: min(options.maxTokens ?? room, room), stopTokenIDs: model.stopTokenIDs,
                             forcedToolCall: rawText ? nil : ChatCompletionRun.forcedToolCall(

@@ -285,9 +285,7 @@ public final class GenerationScheduler: @unchecked Sendable {
         let job = generation.job
         if !forced && job.stopTokenIDs.contains(token) { return .stopToken }
         generation.sampler.accept(token)
-        if let constraint = job.constraint {
-            generation.constraintState?.advance(token, bytes: constraint.tokenBytes(token))
-        }
+        generation.constraintState?.advance(token)
         job.emit(.token(token), logprob: job.logprobs.map { TokenLogprob(token: token, logits: generation.logits, count: $0) })
         generation.stats.generatedTokens += 1
         return generation.stats.generatedTokens >= job.maxNewTokens ? .length : nil
