@@ -45,7 +45,7 @@ let package = Package(
         .testTarget(name: "ChatTests", dependencies: ["Chat", "JSON", "TestSupport"]),
         .testTarget(name: "StructuredTests", dependencies: ["Structured", "JSON", "TestSupport"]),
         // Test helpers shared by the HTTP and Server tests (a raw-socket HTTP client).
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["JSON"], path: "Tests/TestSupport"),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "TestSupport"]),
         .testTarget(name: "ServerTests", dependencies: ["Server", "Engine", "Chat", "Tokenizer", "JSON", "HTTP",
                                                         "TestSupport"]),

@@ -139,7 +139,8 @@ struct ChatCompletionOptions {
             }
             return .jsonSchema(schema)
         default:
-            throw APIError.invalidField("response_format.type", "\"text\", \"json_object\" or \"json_schema\"")
+            throw APIError.invalidField("response_format.type",
+                                        "\"text\", \"json_object\" or \"json_schema\", not \(JSONValue.quoted(type))")
         }
     }
 

@@ -73,6 +73,8 @@ final class StructuredOutputCompiler: @unchecked Sendable {
     /// (`forced`), else the tools marked `"strict": true`; nil when none is. A schema that cannot be compiled
     /// is a 400 naming the tool.
     func toolCallMasker(tools: [JSONValue], forced: Bool) throws -> GrammarTokenMasker? {
+        // Token bytes only concatenate into the text with a byte-level decoder; without one calls stay free.
+        guard tokenizer.decodesTokensToBytes else { return nil }
         var list: [JSONSchemaGrammar.Tool] = []
         for (index, tool) in tools.enumerated() {
             let function = tool["function"] ?? tool

@@ -3,10 +3,12 @@ import JSON
 
 /// An independent validator for the keywords the grammar supports (the oracle of the tests): written from the
 /// JSON Schema specification, sharing no code with the compiler.
-struct SchemaValidator {
-    let root: JSONValue
+public struct SchemaValidator {
+    public let root: JSONValue
 
-    func isValid(_ value: JSONValue) -> Bool { validate(value, root) }
+    public init(root: JSONValue) { self.root = root }
+
+    public func isValid(_ value: JSONValue) -> Bool { validate(value, root) }
 
     private func validate(_ value: JSONValue, _ schema: JSONValue) -> Bool {
         if let flag = schema.bool { return flag }
@@ -77,10 +79,12 @@ struct SchemaValidator {
 }
 
 /// Random schemas over the supported keywords, and random instances of them.
-struct SchemaSampler<G: RandomNumberGenerator> {
-    var random: G
+public struct SchemaSampler<G: RandomNumberGenerator> {
+    public var random: G
 
-    mutating func schema(depth: Int = 0) -> JSONValue {
+    public init(random: G) { self.random = random }
+
+    public mutating func schema(depth: Int = 0) -> JSONValue {
         let kinds = depth >= 2 ? ["string", "integer", "number", "boolean", "null", "enum"] :
             ["string", "integer", "number", "boolean", "null", "enum", "object", "object", "array", "anyOf", "nullable"]
         let kind = kinds.randomElement(using: &random)!
