@@ -50,7 +50,7 @@ final class StructuredOutputServerTests: XCTestCase {
         var completed = 0
         for thinking in [false, true] {
             for sampling: [(String, JSONValue)] in [[("temperature", 0)], [("temperature", 0.9), ("seed", 3)]] {
-                let extra = sampling + [("response_format", format), ("max_tokens", 300)]
+                let extra = sampling + [("response_format", format), ("max_tokens", 160)]
                 let json = try chat(extra, thinking: thinking)
                 let choice = json["choices"]?[0]
                 let content = choice?["message"]?["content"]?.string ?? ""
@@ -161,6 +161,22 @@ final class StructuredOutputServerTests: XCTestCase {
         XCTAssertEqual(json["choices"]?[0]?["message"], greedy["choices"]?[0]?["message"])
         logLock.lock(); defer { logLock.unlock() }
         XCTAssertTrue(logLines.contains { $0.contains("user \"alice\"") }, "\(logLines)")
+    }
+
+    func testTextCompletionsFollowResponseFormat() throws {
+        var completed = 0
+        for seed in 0..<3 {
+            let (status, json) = try XCTUnwrap(harness).post("/v1/completions", [
+                "prompt": "A JSON object describing a cat:", "max_tokens": 80, "temperature": 0.7, "seed": JSONValue(seed),
+                "response_format": ["type": "json_object"]])
+            XCTAssertEqual(status, 200)
+            let text = json["choices"]?[0]?["text"]?.string ?? ""
+            if json["choices"]?[0]?["finish_reason"] == "stop" {
+                XCTAssertNotNil(try JSONValue.parse(text).object, text)
+                completed += 1
+            }
+        }
+        XCTAssertGreaterThanOrEqual(completed, 1)
     }
 
     func testLegacyCompletionLogprobs() throws {
