@@ -178,7 +178,7 @@ static int64_t rows_per_chunk(const ck_linear_task *t, int64_t total_bytes, int 
     if (t->T >= GEMM_MIN_TOKENS) return GEMM_TILE_ROWS;
     int64_t row_bytes = t->w->cols * (t->w->dtype == CK_F32 ? 4 : t->w->dtype == CK_F8E4M3 ? 1 : 2);
     if (row_bytes < 1) row_bytes = 1;
-    int64_t chunk_bytes = total_bytes / ((int64_t)threads * 6);
+    int64_t chunk_bytes = total_bytes / ((int64_t)threads * 32);   // small enough that the last chunk leaves little idle
     if (chunk_bytes < 65536) chunk_bytes = 65536;
     int64_t rows = (chunk_bytes / row_bytes + 3) & ~(int64_t)3;
     return rows < 4 ? 4 : rows;
