@@ -93,17 +93,14 @@ struct BenchCommand: ParsableCommand {
             }
             report.batch = (batch, Double(batch * newTokens) / Date().timeIntervalSince(start))
         }
+        if mtp {
+            report.mtp = try MTPBench(model: glm, prompt: prompt, plainTokens: decoded,
+                                      plainSeconds: report.decodeSeconds.reduce(0, +)).run()
+            report.mtpAsked = true
+        }
         if roofline { report.bandwidth += GLMModel.measureReadBandwidth() }
         report.residentBytes = residentBytes()
-        if json {
-            print(report.json)
-        } else {
-            print(report.text)
-        }
-        if mtp {
-            try MTPBench(model: glm, prompt: prompt, plainTokens: decoded,
-                         plainSeconds: report.decodeSeconds.reduce(0, +)).run()
-        }
+        print(json ? report.json : report.text)
     }
 
     private func argmax(_ values: [Float]) -> Int32 {
@@ -135,6 +132,8 @@ struct BenchReport {
     var prefillSeconds: [Double] = []
     var decodeSeconds: [Double] = []
     var batch: (sequences: Int, tokensPerSecond: Double)?
+    var mtpAsked = false
+    var mtp: MTPBench.Result?
     var residentBytes = 0
 
     private func median(_ values: [Double]) -> Double {
@@ -168,6 +167,9 @@ struct BenchReport {
         if let batch {
             lines.append(String(format: "batch decode %d sequences: %.2f tokens/s in total", batch.sequences, batch.tokensPerSecond))
         }
+        if mtpAsked {
+            lines.append(mtp?.text ?? "mtp          the model has no MTP layer (num_nextn_predict_layers = 0)")
+        }
         lines.append(String(format: "resident     %.2f GB", Double(residentBytes) / 1e9))
         return lines.joined(separator: "\n")
     }
@@ -196,6 +198,7 @@ struct BenchReport {
             fields.append("\"batch_sequences\": \(batch.sequences)")
             fields.append(String(format: "\"batch_tokens_per_second\": %.3f", batch.tokensPerSecond))
         }
+        if let mtp { fields += mtp.jsonFields }
         return "{" + fields.joined(separator: ", ") + "}"
     }
 }
