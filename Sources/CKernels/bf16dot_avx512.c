@@ -192,17 +192,29 @@ ABF static void f8_rows_to_bf16(const ck_matrix *w, int64_t r0, int64_t r1, uint
     }
 }
 
+/// Rows [r0, r1) of any other dtype (widened by ck_convert_rows) as BF16, rounded to nearest even.
+ABF static void any_rows_to_bf16(const ck_matrix *w, int64_t r0, int64_t r1, uint16_t *out, int64_t ld) {
+    int64_t cols = w->cols;
+    float *wide = malloc((size_t)cols * sizeof(float));
+    if (!wide) abort();
+    for (int64_t r = r0; r < r1; r++) {
+        ck_convert_rows(w, r, r + 1, wide);
+        ck_round_bf16_avx512(wide, cols, 1, cols, out + (r - r0) * ld, ld);
+    }
+    free(wide);
+}
+
 /// Rows [r0, r1) of y = x·Wᵀ for T tokens packed by `ck_pack_bf16_panels` (kpairs = ceil(cols / 2)).
-/// BF16 weights are read in place (cols must be even); FP8 rows are converted to BF16 first, all of the chunk's
-/// rows at once. Panels are the outer loop: one 32-token panel (kpairs × 128 bytes) and the chunk's rows both stay
+/// BF16 weights are read in place (cols must be even); FP8 rows (and those of any other compressed dtype) are
+/// converted to BF16 first, all of the chunk's rows at once. Panels are the outer loop: one 32-token panel (kpairs × 128 bytes) and the chunk's rows both stay
 /// in L2 while every row group runs against the panel.
 void ck_gemm_bf16dot(const ck_matrix *w, const uint32_t *panels, int64_t kpairs, int64_t T, float *y, int64_t ldy,
                      int64_t r0, int64_t r1) {
     const int64_t P = (T + 31) / 32;
-    const int f8 = w->dtype == CK_F8E4M3;
-    const int64_t ld = f8 ? ((kpairs * 2 + 31) & ~(int64_t)31) : w->cols;
+    const int converted = w->dtype != CK_BF16;
+    const int64_t ld = converted ? ((kpairs * 2 + 31) & ~(int64_t)31) : w->cols;
     const uint16_t *rows = (const uint16_t *)w->data + r0 * w->cols;
-    if (f8) {
+    if (converted) {
         size_t need = (size_t)(r1 - r0) * (size_t)ld;
         if (need > convert_capacity) {
             free(convert_buffer);
@@ -210,7 +222,8 @@ void ck_gemm_bf16dot(const ck_matrix *w, const uint32_t *panels, int64_t kpairs,
             convert_capacity = convert_buffer ? need : 0;
             if (!convert_buffer) abort();
         }
-        f8_rows_to_bf16(w, r0, r1, convert_buffer, ld);
+        if (w->dtype == CK_F8E4M3) f8_rows_to_bf16(w, r0, r1, convert_buffer, ld);
+        else any_rows_to_bf16(w, r0, r1, convert_buffer, ld);
         rows = convert_buffer;
     }
     for (int64_t p = 0; p < P; p++) {

@@ -107,12 +107,17 @@ typedef struct {
 #define FAST_GEMM_MIN_TOKENS 16
 #define FAST_GEMM_TILE_ROWS 48
 
+/// BF16 and FP8 weights in the fast mode: rounded activations for every token count.
 static int uses_fast_path(const ck_matrix *w) {
     return !w->exact && (w->dtype == CK_BF16 || w->dtype == CK_F8E4M3);
 }
 
+/// The BF16 GEMM (AVX512_BF16, many tokens): BF16 and FP8 weights, and any other compressed dtype that
+/// ck_convert_rows can widen (converted to BF16 rows per chunk); F32 and F16 weights stay exact.
 static int uses_fast_gemm(const ck_linear_task *t) {
-    return uses_fast_path(t->w) && ck_isa() >= 3 && t->T >= FAST_GEMM_MIN_TOKENS && t->w->cols % 2 == 0;
+    const ck_matrix *w = t->w;
+    return !w->exact && w->dtype != CK_F32 && w->dtype != CK_F16 && ck_isa() >= 3
+        && t->T >= FAST_GEMM_MIN_TOKENS && w->cols % 2 == 0;
 }
 
 static __thread float *tile_buffer = NULL;
@@ -190,7 +195,7 @@ static __thread unsigned char *arena = NULL;
 static __thread size_t arena_capacity = 0;
 
 static size_t prepared_bytes(const ck_linear_task *t) {
-    if (t->T <= 0 || !uses_fast_path(t->w)) return 0;
+    if (t->T <= 0 || !(uses_fast_path(t->w) || uses_fast_gemm(t))) return 0;
     int64_t cols = t->w->cols;
     if (ck_isa() >= 3) {
         int64_t ldb = (cols + 31) & ~(int64_t)31;
