@@ -12,7 +12,8 @@
 // - GEMM (16 or more tokens: prefill): activations packed into panels of 32 tokens × K/2 BF16 pairs; a 12-row ×
 //   32-token microkernel broadcasts one weight pair per row and multiplies it into two 16-token vectors, so no
 //   horizontal sums are needed and each weight pair is read once per panel. FP8 rows are first converted to
-//   BF16 (scale applied, rounded to nearest) 12 at a time.
+//   BF16 a chunk at a time: exactly with per-row scales (applied to the sums), code × scale rounded to nearest with
+//   128×128 block scales.
 #if defined(__x86_64__)
 #include "rows.h"
 #include <immintrin.h>
@@ -143,10 +144,10 @@ void ck_pack_bf16_panels(const uint16_t *xb, int64_t ldb, int64_t T, int64_t kpa
 // ---------------------------------------------------------------- GEMM (many tokens)
 
 /// NR weight rows (BF16, row stride `ld` elements) × one 32-token panel over kpairs pairs; writes the valid tokens
-/// (`nt` ≤ 32) of the result into y[t][ldy] at column `r`.
+/// (`nt` ≤ 32) of the result into y[t][ldy] at column `r`, times row_scale[r + i] when given.
 #define DEFINE_MICRO(NR)                                                                                       \
 ABF static void micro_##NR(const uint16_t *w, int64_t ld, const uint32_t *panel, int64_t kpairs, int64_t nt,   \
-                           float *y, int64_t ldy, int64_t r) {                                                 \
+                           float *y, int64_t ldy, int64_t r, const float *row_scale) {                         \
     __m512 a0[NR], a1[NR];                                                                                     \
     for (int i = 0; i < NR; i++) { a0[i] = _mm512_setzero_ps(); a1[i] = _mm512_setzero_ps(); }                 \
     const uint32_t *wp[NR];                                                                                    \
@@ -163,7 +164,8 @@ ABF static void micro_##NR(const uint16_t *w, int64_t ld, const uint32_t *panel,
     for (int i = 0; i < NR; i++) {                                                                             \
         _mm512_storeu_ps(out, a0[i]);                                                                          \
         _mm512_storeu_ps(out + 16, a1[i]);                                                                     \
-        for (int64_t t = 0; t < nt; t++) y[t * ldy + r + i] = out[t];                                          \
+        float s = row_scale ? row_scale[r + i] : 1.0f;                                                         \
+        for (int64_t t = 0; t < nt; t++) y[t * ldy + r + i] = out[t] * s;                                      \
     }                                                                                                          \
 }
 DEFINE_MICRO(12)
@@ -173,15 +175,22 @@ DEFINE_MICRO(1)
 static __thread uint16_t *convert_buffer = NULL;
 static __thread size_t convert_capacity = 0;
 
-/// Rows [r0, r1) of an FP8 matrix as BF16 (code × scale, rounded to nearest even); row stride kpairs·2.
+/// Rows [r0, r1) of an FP8 matrix as BF16. With per-row scales (the official releases) the codes are converted
+/// exactly and the scale is applied to the finished sums; with 128×128 block scales each element is code × scale,
+/// rounded to nearest even.
 ABF static void f8_rows_to_bf16(const ck_matrix *w, int64_t r0, int64_t r1, uint16_t *out, int64_t ld) {
     int64_t cols = w->cols;
+    const int scaled = w->scale_kind == CK_SCALE_BLOCK128;
     for (int64_t r = r0; r < r1; r++) {
         const uint8_t *src = (const uint8_t *)w->data + r * cols;
         uint16_t *dst = out + (r - r0) * ld;
         for (int64_t c = 0; c < ld; c += 32) {
             __mmask32 m = c < cols ? tail_mask(cols - c) : 0;
             __m512i bits = f8_to_bf16(src + c, m);
+            if (!scaled) {
+                _mm512_storeu_si512(dst + c, bits);
+                continue;
+            }
             // widen to f32 (BF16 → f32 is a shift), scale, round back
             __m512 lo = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(bits)), 16));
             __m512 hi = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(bits, 1)), 16));
@@ -226,15 +235,16 @@ void ck_gemm_bf16dot(const ck_matrix *w, const uint32_t *panels, int64_t kpairs,
         else any_rows_to_bf16(w, r0, r1, convert_buffer, ld);
         rows = convert_buffer;
     }
+    const float *row_scale = w->dtype == CK_F8E4M3 && w->scale_kind == CK_SCALE_ROW ? w->scale : NULL;
     for (int64_t p = 0; p < P; p++) {
         int64_t nt = T - p * 32 < 32 ? T - p * 32 : 32;
         const uint32_t *panel = panels + p * kpairs * 32;
         float *yp = y + p * 32 * ldy;
         for (int64_t r = r0; r < r1;) {
             const uint16_t *group = rows + (r - r0) * ld;
-            if (r1 - r >= 12) { micro_12(group, ld, panel, kpairs, nt, yp, ldy, r); r += 12; }
-            else if (r1 - r >= 4) { micro_4(group, ld, panel, kpairs, nt, yp, ldy, r); r += 4; }
-            else { micro_1(group, ld, panel, kpairs, nt, yp, ldy, r); r += 1; }
+            if (r1 - r >= 12) { micro_12(group, ld, panel, kpairs, nt, yp, ldy, r, row_scale); r += 12; }
+            else if (r1 - r >= 4) { micro_4(group, ld, panel, kpairs, nt, yp, ldy, r, row_scale); r += 4; }
+            else { micro_1(group, ld, panel, kpairs, nt, yp, ldy, r, row_scale); r += 1; }
         }
     }
 }

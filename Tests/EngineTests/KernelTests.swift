@@ -7,15 +7,15 @@ import XCTest
 /// The C linear kernels on every instruction-set path, dtype, token count and awkward width, against float64.
 final class KernelTests: XCTestCase {
     /// `numerics: .fast` checks the fast path's contract instead: products of the weights with the activations
-    /// rounded to BF16 (nearest even), f32 sums; FP8 rows in the BF16 GEMM (AVX512_BF16, 16+ tokens) are first
-    /// rounded to BF16 with their scale applied.
+    /// rounded to BF16 (nearest even), f32 sums; block-scaled FP8 rows in the BF16 GEMM (AVX512_BF16, 16+ tokens)
+    /// are first rounded to BF16 with their scale applied.
     private func check(dtype: ck_dtype, rows: Int, cols: Int, tokens: Int, isa: Int32, seed: UInt64,
                        blockScales: Bool = false, numerics: NumericMode = .exact) {
         var rng = SeededRandom(seed: seed)
         let values = rng.normals(rows * cols, std: 1)
         let x = rng.normals(tokens * cols, std: 1)
         let fast = numerics == .fast && (dtype == CK_BF16 || dtype == CK_F8E4M3)
-        let fp8InBF16Gemm = fast && dtype == CK_F8E4M3 && isa >= 3 && tokens >= 16 && cols % 2 == 0
+        let fp8InBF16Gemm = fast && dtype == CK_F8E4M3 && blockScales && isa >= 3 && tokens >= 16 && cols % 2 == 0
         let xSeen = fast ? x.map { Float(bitPattern: UInt32(FloatEncoding.bf16($0)) << 16) } : x
         var bytes: [UInt8] = []
         var exact: [Double] = []           // the weights as the kernel must see them
