@@ -128,18 +128,20 @@ typedef float (*exp_tile_fn)(float *, int64_t, float);
 
 // ---- tiles: scores through the row routines (paths without a tile routine), V accumulation per head
 
-static ck_kv_scores_bf16_fn row_scores_bf16 = ck_kv_scores_bf16_plain;
-static ck_kv_scores_q8_fn row_scores_q8 = ck_kv_scores_q8_plain;
-
-static void scores_bf16_rows(const uint16_t *q, const uint16_t *qlo, const uint16_t *k, int64_t row_stride,
-                             int64_t m, int64_t G, int64_t D, float *s, int64_t ldS) {
-    for (int64_t j = 0; j < m; j++) row_scores_bf16(q, qlo, k + j * row_stride, G, D, s + j, ldS);
-}
-
-static void scores_q8_rows(const int16_t *q, const int8_t *k, int64_t row_stride, int64_t m, int64_t G, int64_t D,
-                           int32_t *s, int64_t ldS) {
-    for (int64_t j = 0; j < m; j++) row_scores_q8(q, k + j * row_stride, G, D, s + j, ldS);
-}
+#define DEFINE_ROW_TILES(suffix, bf16_row, q8_row)                                                              \
+    static void scores_bf16_rows_##suffix(const uint16_t *q, const uint16_t *qlo, const uint16_t *k,            \
+                                          int64_t row_stride, int64_t m, int64_t G, int64_t D, float *s,        \
+                                          int64_t ldS) {                                                        \
+        for (int64_t j = 0; j < m; j++) bf16_row(q, qlo, k + j * row_stride, G, D, s + j, ldS);                 \
+    }                                                                                                           \
+    static void scores_q8_rows_##suffix(const int16_t *q, const int8_t *k, int64_t row_stride, int64_t m,       \
+                                        int64_t G, int64_t D, int32_t *s, int64_t ldS) {                        \
+        for (int64_t j = 0; j < m; j++) q8_row(q, k + j * row_stride, G, D, s + j, ldS);                        \
+    }
+DEFINE_ROW_TILES(plain, ck_kv_scores_bf16_plain, ck_kv_scores_q8_plain)
+#if defined(__x86_64__)
+DEFINE_ROW_TILES(avx2, ck_kv_scores_bf16_avx2, ck_kv_scores_q8_avx2)
+#endif
 
 /// acc[0..D) += Σ_j p[j] · v[j·D ..< (j+1)·D] over a tile of widened V rows.
 typedef void (*accumulate_fn)(const float *p, const float *v, int64_t m, int64_t D, float *acc);
@@ -282,15 +284,13 @@ static void kv_decode(const float *q, int64_t T, int64_t start, int64_t nH, int6
     splits = (longest + span - 1) / span;
 
     kv_job job = {layer, ctx, T, start, nH, nKV, D, G, splits, span, NULL, NULL, NULL, NULL, NULL,
-                  scores_bf16_rows, ck_kv_widen_bf16_plain, scores_q8_rows, ck_kv_widen_q8_plain,
+                  scores_bf16_rows_plain, ck_kv_widen_bf16_plain, scores_q8_rows_plain, ck_kv_widen_q8_plain,
                   accumulate_plain, exp_tile_plain};
-    row_scores_bf16 = ck_kv_scores_bf16_plain;
-    row_scores_q8 = ck_kv_scores_q8_plain;
 #if defined(__x86_64__)
     int isa = ck_isa();
     if (isa >= 1) {
-        row_scores_bf16 = ck_kv_scores_bf16_avx2; job.widen_bf16 = ck_kv_widen_bf16_avx2;
-        row_scores_q8 = ck_kv_scores_q8_avx2; job.widen_q8 = ck_kv_widen_q8_avx2;
+        job.scores_bf16 = scores_bf16_rows_avx2; job.widen_bf16 = ck_kv_widen_bf16_avx2;
+        job.scores_q8 = scores_q8_rows_avx2; job.widen_q8 = ck_kv_widen_q8_avx2;
         job.accumulate = accumulate_avx2; job.exp_tile = exp_tile_avx2;
     }
     if (isa >= 2) {
