@@ -224,16 +224,23 @@ private struct Determinizer {
     }
 
     private mutating func expand(_ set: [Int], _ id: Int) throws {
-        // Byte targets: group bytes by their target NFA set (edges are ranges, so walk the 256 bytes once).
-        var targets = [[Int]](repeating: [], count: 256)
+        // Byte targets: the edges' range ends cut 0...255 into intervals on which the target set is constant.
+        var cuts: Set<Int> = [0, 256]
         for q in set {
             for edge in nfa.byteEdges[q] {
-                for b in Int(edge.low)...Int(edge.high) { targets[b].append(edge.target) }
+                cuts.insert(Int(edge.low))
+                cuts.insert(Int(edge.high) + 1)
             }
         }
+        let bounds = cuts.sorted()
         var cache: [[Int]: Int] = [:]
-        for b in 0..<256 where !targets[b].isEmpty {
-            let key = targets[b].sorted()
+        for (low, high) in zip(bounds, bounds.dropFirst()) {
+            var key: [Int] = []
+            for q in set {
+                for edge in nfa.byteEdges[q] where Int(edge.low) <= low && low <= Int(edge.high) { key.append(edge.target) }
+            }
+            guard !key.isEmpty else { continue }
+            key.sort()
             let target: Int
             if let known = cache[key] {
                 target = known
@@ -241,7 +248,7 @@ private struct Determinizer {
                 target = try state(for: nfa.closure(key))
                 cache[key] = target
             }
-            table[id * 256 + b] = Int32(target)
+            for b in low..<high { table[id * 256 + b] = Int32(target) }
         }
         var seen = Set<ByteNFA.CallEdge>()
         var out: [ByteNFA.CallEdge] = []
