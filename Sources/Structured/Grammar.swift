@@ -233,10 +233,9 @@ private struct Determinizer {
     }
 
     mutating func run() throws {
-        for (index, rule) in rules.enumerated() {
+        for rule in rules {
             ids.removeAll(keepingCapacity: true)
             acceptStates = [rule.end]
-            _ = index
             ruleStarts.append(try state(for: nfa.closure([rule.start])))
             while let (set, id) = pending.popLast() { try expand(set, id) }
         }
