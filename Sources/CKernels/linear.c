@@ -6,6 +6,7 @@
 // rows are processed per pass. Matrix path (many tokens): a tile of rows is converted to f32 and handed to
 // OpenBLAS sgemm (Debian's OpenBLAS has no BF16 GEMM); each tile is one pool chunk, OpenBLAS runs one thread.
 #include "rows.h"
+#include "affine.h"
 #include <stdlib.h>
 
 #define GEMM_MIN_TOKENS 16
@@ -37,6 +38,7 @@ int ck_set_isa(int level) {
 
 void ck_linear_rows(const ck_matrix *w, const float *x, int64_t ldx, int64_t T, float *y, int64_t ldy,
                     int64_t r0, int64_t r1) {
+    if (w->dtype == CK_AFFINE4 || w->dtype == CK_AFFINE8) { ck_affine_linear_rows(w, x, ldx, T, y, ldy, r0, r1); return; }
 #if defined(__x86_64__)
     int isa = ck_isa();
     if (w->dtype == CK_F8E4M3) {
@@ -105,6 +107,8 @@ static void gemm_tile(const ck_linear_task *t, int64_t r0, int64_t r1) {
                 return;
             }
         }
+        if (w->dtype == CK_AFFINE4 || w->dtype == CK_AFFINE8) ck_affine_convert_rows(w, r0, r1, tile_buffer);
+        else
 #if defined(__x86_64__)
         if (ck_isa() == 2) ck_convert_rows_avx512(w, r0, r1, tile_buffer);
         else
@@ -133,7 +137,7 @@ static void run_chunk(void *ctx, int64_t index, int thread) {
 /// tiny ones (a chunk should stream at least ~64 KiB of weights).
 static int64_t rows_per_chunk(const ck_linear_task *t, int64_t total_bytes, int threads) {
     if (t->T >= GEMM_MIN_TOKENS) return GEMM_TILE_ROWS;
-    int64_t row_bytes = t->w->cols * (t->w->dtype == CK_F32 ? 4 : t->w->dtype == CK_F8E4M3 ? 1 : 2);
+    int64_t row_bytes = ck_row_bytes(t->w);
     if (row_bytes < 1) row_bytes = 1;
     int64_t chunk_bytes = total_bytes / ((int64_t)threads * 6);
     if (chunk_bytes < 65536) chunk_bytes = 65536;
@@ -147,7 +151,7 @@ void ck_linear_many(const ck_linear_task *tasks, int64_t count) {
     for (int64_t i = 0; i < count; i++) {
         const ck_matrix *w = tasks[i].w;
         if (tasks[i].T <= 0) continue;
-        total_bytes += w->rows * w->cols * (w->dtype == CK_F32 ? 4 : w->dtype == CK_F8E4M3 ? 1 : 2);
+        total_bytes += w->rows * ck_row_bytes(w);
     }
     for (int64_t i = 0; i < count; i++) {
         if (tasks[i].T <= 0) continue;

@@ -14,6 +14,8 @@ public final class GLMModel: @unchecked Sendable {
     public let bytesByDType: [String: Int]
     /// Tensors the engine loaded and checked.
     public let tensorCount: Int
+    /// The third-party quantized layout the weights were repacked from (compressed-tensors, AWQ, GPTQ, MLX), if any.
+    public let quantizationSummary: String?
 
     /// Threads of the engine's pool (the first `load` in a process fixes the count).
     public var threads: Int { Self.poolThreads }
@@ -61,10 +63,13 @@ public final class GLMModel: @unchecked Sendable {
         self.checkpoint = checkpoint
         let hasMTP = config.numNextnPredictLayers > 0
             && checkpoint.tensorNames.contains { $0.hasPrefix("model.layers.\(config.numHiddenLayers).") }
+        let quantization = try QuantizedFormatDetection.detect(directory: directory)
         let loader = WeightLoader(checkpoint: checkpoint,
                                   tensorsTotal: Self.expectedTensorCount(config, checkpoint: checkpoint, mtp: hasMTP),
-                                  progress: progress)
+                                  quantization: quantization, progress: progress)
         model = try Self.build(config, loader: loader, mtp: hasMTP)
+        try quantization?.finish(file: directory.lastPathComponent + "/config.json", tensorNames: checkpoint.tensorNames)
+        quantizationSummary = quantization?.summary
         bytesByDType = loader.bytesByDType
         tensorCount = loader.tensorsLoaded
     }

@@ -11,7 +11,8 @@ extern "C" {
 #endif
 
 /// Weight element types understood by the kernels.
-typedef enum { CK_F32 = 0, CK_BF16 = 1, CK_F16 = 2, CK_F8E4M3 = 3 } ck_dtype;
+typedef enum { CK_F32 = 0, CK_BF16 = 1, CK_F16 = 2, CK_F8E4M3 = 3,
+               CK_AFFINE4 = 16, CK_AFFINE8 = 17 } ck_dtype;   // group-affine integer codes: see affine.h
 
 /// How an F8_E4M3 matrix is scaled: one f32 per output row ([rows, 1]) or one per 128×128 block.
 typedef enum { CK_SCALE_NONE = 0, CK_SCALE_ROW = 1, CK_SCALE_BLOCK128 = 2 } ck_scale_kind;
@@ -19,10 +20,12 @@ typedef enum { CK_SCALE_NONE = 0, CK_SCALE_ROW = 1, CK_SCALE_BLOCK128 = 2 } ck_s
 /// A row-major weight matrix [rows, cols] (`y = x · Wᵀ`). `data` points into the mapped checkpoint.
 typedef struct {
     const void *data;
-    const float *scale;      // f32 scales for CK_F8E4M3, else NULL
+    const float *scale;      // f32 scales for CK_F8E4M3; (scale, bias) pairs for CK_AFFINE* (affine.h); else NULL
     int64_t rows, cols;
     int32_t dtype;           // ck_dtype
     int32_t scale_kind;      // ck_scale_kind
+    int32_t group;           // CK_AFFINE*: input columns per (scale, bias) pair; else 0
+    const int32_t *perm;     // CK_AFFINE*: optional [cols] column order (act-order): code column c multiplies x[perm[c]]
 } ck_matrix;
 
 /// Instruction set picked by the dispatcher: 2 = AVX-512F, 1 = AVX2+FMA, 0 = plain C.
@@ -66,6 +69,9 @@ void ck_linear_rows(const ck_matrix *w, const float *x, int64_t ldx, int64_t T, 
 void ck_convert_rows(const ck_matrix *w, int64_t r0, int64_t r1, float *out);
 /// Row `r` of W as f32 (embedding lookup).
 void ck_row(const ck_matrix *w, int64_t r, float *out);
+
+/// Bytes of weight codes per row (without scales), for any dtype.
+int64_t ck_row_bytes(const ck_matrix *w);
 
 // ---- attention ----
 /// Causal GQA attention for T new queries at positions start..start+T-1 over a cache holding

@@ -1,0 +1,68 @@
+import Foundation
+import SafeTensors
+import XCTest
+@testable import Engine
+
+/// Third-party quantized folders (compressed-tensors, AutoAWQ, GPTQ, MLX) made by the real libraries
+/// (Scripts/make_quantized_fixtures.py) against the logits of each library's runtime (fixtures README §7).
+final class QuantizedFormatTests: XCTestCase {
+    static let names = ["q-ct-w4-g128-sym", "q-ct-w4-g32-asym", "q-ct-w8-channel-asym", "q-ct-w8-naive",
+                        "q-ct-fp8-channel", "q-ct-fp8-block", "q-awq-g32", "q-gptq-g32-actorder", "q-mlx-4bit-g64"]
+
+    func testLogitsMatchTheLibraryRuntime() throws {
+        for name in Self.names {
+            let model = try Fixtures.model(name)
+            let reference = try Fixtures.reference(name)
+            let ids = try reference.ints("s.input_ids")
+            let expected = try reference.floats("s.logits")
+            let logits = try model.forward(ids, cache: model.makeCache(capacity: ids.count), logits: .all)
+            let difference = maxAbsDifference(logits, expected)
+            XCTAssertLessThan(difference, 1e-3, "\(name): max |logits − reference| over \(ids.count) positions")
+        }
+    }
+
+    func testGreedyTokensMatchTheLibraryRuntime() throws {
+        for name in Self.names {
+            let model = try Fixtures.model(name)
+            let reference = try Fixtures.reference(name)
+            let prompt = try reference.ints("greedy.prompt_ids")
+            let expected = try reference.ints("greedy.tokens")
+            let cache = model.makeCache(capacity: prompt.count + expected.count)
+            var logits = try model.forward(prompt, cache: cache)
+            var produced: [Int32] = []
+            for _ in expected.indices {
+                let next = Int32(argmax(logits[...]))
+                produced.append(next)
+                logits = try model.forward([next], cache: cache)
+            }
+            XCTAssertEqual(produced, expected, name)
+        }
+    }
+
+    func testFormatsAreDetectedAndRepacked() throws {
+        let expectations: [(String, String, String)] = [
+            ("q-ct-w4-g128-sym", "pack-quantized int4 group 128", "AFFINE4"),
+            ("q-ct-w8-channel-asym", "pack-quantized int8 channel asym", "AFFINE8"),
+            ("q-ct-w8-naive", "naive-quantized int8 channel", "AFFINE8"),
+            ("q-ct-fp8-block", "float-quantized float8 block", "F8_E4M3"),
+            ("q-awq-g32", "AutoAWQ GEMM int4 group 32", "AFFINE4"),
+            ("q-gptq-g32-actorder", "GPTQ int4 group 32 act-order", "AFFINE4"),
+            ("q-mlx-4bit-g64", "MLX affine int4 group 64", "AFFINE8"),
+        ]
+        for (name, summary, dtype) in expectations {
+            let model = try Fixtures.model(name)
+            XCTAssertTrue(model.quantizationSummary?.contains(summary) ?? false, "\(name): \(model.quantizationSummary ?? "nil")")
+            XCTAssertGreaterThan(model.bytesByDType[dtype] ?? 0, 0, "\(name): \(model.bytesByDType)")
+        }
+    }
+
+    func testMLXFolderHasNoMTPLayer() throws {
+        let model = try Fixtures.model("q-mlx-4bit-g64")
+        XCTAssertGreaterThan(model.config.numNextnPredictLayers, 0)
+        XCTAssertFalse(model.hasMTP)
+        XCTAssertThrowsError(try model.mtpForward([1], hidden: [Float](repeating: 0, count: model.config.hiddenSize),
+                                                  cache: model.makeMTPCache(capacity: 4))) { error in
+            XCTAssertTrue("\(error)".contains("has no MTP layer"), "\(error)")
+        }
+    }
+}
