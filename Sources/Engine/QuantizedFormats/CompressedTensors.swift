@@ -113,6 +113,10 @@ final class CompressedTensorsFormat: QuantizedWeightFormat {
             return nil
         }
         guard let index = schemes.firstIndex(where: { s in s.targets.contains { Self.matches($0, module: module) } }) else {
+            if loader.has(module + ".weight_packed") || loader.has(module + ".weight_scale") {
+                throw EngineError.invalidConfig(file: file, problem: "module '\(module)' is stored quantized but no "
+                    + "quantization_config.config_groups targets match it (and it is not in quantization_config.ignore)")
+            }
             return nil
         }
         schemes[index].matched += 1
