@@ -58,7 +58,7 @@ void ck_affine_linear_rows(const ck_matrix *w, const float *x, int64_t ldx, int6
     in.xsum = s;
 #if defined(__x86_64__)
     int isa = ck_isa();
-    if (isa == 2) { ck_affine_rows_avx512(w, &in, T, y, ldy, r0, r1); return; }
+    if (isa >= 2) { ck_affine_rows_avx512(w, &in, T, y, ldy, r0, r1); return; }   // level 3 (AVX512_BF16) adds nothing here
     if (isa == 1) { ck_affine_rows_avx2(w, &in, T, y, ldy, r0, r1); return; }
 #endif
     ck_affine_rows_plain(w, &in, T, y, ldy, r0, r1);

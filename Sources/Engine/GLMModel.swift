@@ -14,6 +14,8 @@ public final class GLMModel: @unchecked Sendable {
     public let bytesByDType: [String: Int]
     /// Tensors the engine loaded and checked.
     public let tensorCount: Int
+    /// How matrix products are computed (`--exact` or the fast default).
+    public let numerics: NumericMode
     /// The third-party quantized layout the weights were repacked from (compressed-tensors, AWQ, GPTQ, MLX), if any.
     public let quantizationSummary: String?
 
@@ -38,7 +40,9 @@ public final class GLMModel: @unchecked Sendable {
     /// (`threads` in total, default one per CPU). With `populate`, every weight page is faulted in while loading
     /// (`MAP_POPULATE`) instead of during the first forward passes. `numa` (nil: `.distribute` on a machine with
     /// several nodes, else nothing) places the weights and pins the pool; it implies `populate` (see docs/NUMA.md).
+    /// `numerics` picks the fast products (default) or f32-exact ones (`NumericMode`).
     public static func load(from directory: URL, threads: Int? = nil, populate: Bool = false, numa: NUMAPolicy? = nil,
+                            numerics: NumericMode = .fast,
                             progress: ((LoadProgress) -> Void)? = nil) throws -> GLMModel {
         let config = try ModelConfig.load(from: directory)
         let placement = try NUMAPlacement.prepare(numa, threads: threads)
@@ -53,12 +57,14 @@ public final class GLMModel: @unchecked Sendable {
         placement?.pinWorkers()
         placement?.log()
         openblas_set_num_threads(1)     // the pool drives the cores; each GEMM tile runs single-threaded
-        return try GLMModel(config: config, directory: directory, checkpoint: checkpoint, progress: progress)
+        return try GLMModel(config: config, directory: directory, checkpoint: checkpoint, numerics: numerics,
+                            progress: progress)
     }
 
-    private init(config: ModelConfig, directory: URL, checkpoint: Checkpoint,
+    private init(config: ModelConfig, directory: URL, checkpoint: Checkpoint, numerics: NumericMode,
                  progress: ((LoadProgress) -> Void)?) throws {
         self.config = config
+        self.numerics = numerics
         self.directory = directory
         self.checkpoint = checkpoint
         let hasMTP = config.numNextnPredictLayers > 0
@@ -66,7 +72,7 @@ public final class GLMModel: @unchecked Sendable {
         let quantization = try QuantizedFormatDetection.detect(directory: directory)
         let loader = WeightLoader(checkpoint: checkpoint,
                                   tensorsTotal: Self.expectedTensorCount(config, checkpoint: checkpoint, mtp: hasMTP),
-                                  quantization: quantization, progress: progress)
+                                  numerics: numerics, quantization: quantization, progress: progress)
         model = try Self.build(config, loader: loader, mtp: hasMTP)
         try quantization?.finish(file: directory.lastPathComponent + "/config.json", tensorNames: checkpoint.tensorNames)
         quantizationSummary = quantization?.summary

@@ -67,7 +67,11 @@ extension GLMModel {
         let block: MLPBlock
         if moe {
             let E = c.nRoutedExperts
-            let router = Router(weight: try loader.matrix(m + "gate.weight", rows: E, cols: H),
+            // The router is f32 math in both numeric modes (model-spec §3.5): expert choice is where a rounded
+            // activation could change the computation discontinuously, and the matrix is small.
+            var routerWeight = try loader.matrix(m + "gate.weight", rows: E, cols: H)
+            routerWeight.numerics = .exact
+            let router = Router(weight: routerWeight,
                                 correctionBias: try loader.vector(m + "gate.e_score_correction_bias", length: E),
                                 topK: c.numExpertsPerTok, groups: c.nGroup, topkGroup: c.topkGroup,
                                 normalize: c.normTopkProb, scaling: Float(c.routedScalingFactor))

@@ -15,6 +15,8 @@ public struct LoadProgress: Sendable {
 final class WeightLoader {
     let checkpoint: Checkpoint
     let tensorsTotal: Int
+    /// Stamped on every weight matrix: how its products are computed.
+    let numerics: NumericMode
     private let progress: ((LoadProgress) -> Void)?
     private(set) var tensorsLoaded = 0
     private(set) var bytesLoaded = 0
@@ -24,9 +26,10 @@ final class WeightLoader {
     /// A third-party quantized layout (compressed-tensors, AWQ, GPTQ, MLX) detected from config.json, if any.
     let quantization: (any QuantizedWeightFormat)?
 
-    init(checkpoint: Checkpoint, tensorsTotal: Int, quantization: (any QuantizedWeightFormat)? = nil,
+    init(checkpoint: Checkpoint, tensorsTotal: Int, numerics: NumericMode, quantization: (any QuantizedWeightFormat)? = nil,
          progress: ((LoadProgress) -> Void)?) {
         self.checkpoint = checkpoint
+        self.numerics = numerics
         self.quantization = quantization
         self.tensorsTotal = tensorsTotal
         self.progress = progress
@@ -68,7 +71,8 @@ final class WeightLoader {
     /// A `[rows, cols]` weight matrix, F32 / BF16 / F16 or F8_E4M3 with its `weight_scale`.
     func matrix(_ name: String, rows: Int, cols: Int) throws -> WeightMatrix {
         if let quantization, name.hasSuffix(".weight"),
-           let matrix = try quantization.matrix(module: String(name.dropLast(".weight".count)), rows: rows, cols: cols, loader: self) {
+           var matrix = try quantization.matrix(module: String(name.dropLast(".weight".count)), rows: rows, cols: cols, loader: self) {
+            matrix.numerics = numerics
             return matrix
         }
         return try plainMatrix(name, rows: rows, cols: cols)
@@ -83,7 +87,7 @@ final class WeightLoader {
         guard let base = v.bytes.baseAddress else {
             throw EngineError.badTensor(file: v.file, tensor: name, problem: "has no data")
         }
-        let matrix: WeightMatrix
+        var matrix: WeightMatrix
         switch v.dtype {
         case .f32: matrix = WeightMatrix(name: name, rows: rows, cols: cols, dtype: CK_F32, data: base)
         case .bf16: matrix = WeightMatrix(name: name, rows: rows, cols: cols, dtype: CK_BF16, data: base)
@@ -114,6 +118,7 @@ final class WeightLoader {
             throw EngineError.badTensor(file: v.file, tensor: name, problem: "dtype \(v.dtype.rawValue) is not a weight dtype (F32, BF16, F16 or F8_E4M3)")
         }
         count(v)
+        matrix.numerics = numerics
         return matrix
     }
 

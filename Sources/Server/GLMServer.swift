@@ -14,6 +14,8 @@ public struct ServerOptions: Sendable {
     public var threads: Int?
     /// NUMA placement (nil: the engine's automatic choice).
     public var numa: NUMAPolicy?
+    /// Fast (default) or f32-exact matrix products (`--exact`).
+    public var numerics: NumericMode = .fast
     /// Generations interleaved token by token, each with its own KV cache.
     public var parallel = 1
     /// Requests that may wait while all `parallel` slots are busy.
@@ -64,7 +66,8 @@ public final class GLMServer: @unchecked Sendable {
         let tokenizer = try Tokenizer(directory: options.modelDirectory)
         let defaults = try GenerationDefaults.load(from: options.modelDirectory)
         let glm = try GLMModel.load(from: options.modelDirectory, threads: options.threads, numa: options.numa,
-                                     progress: loadProgress)
+                                    numerics: options.numerics,
+                                    progress: loadProgress)
         if options.speculativeMTP && !glm.hasMTP {
             throw ServerStartError.unsupportedOption("--speculative mtp needs a model with an MTP layer "
                 + "(model.layers.\(glm.config.numHiddenLayers).*, num_nextn_predict_layers ≥ 1); "

@@ -21,6 +21,8 @@ struct BenchCommand: ParsableCommand {
 
     @OptionGroup var numa: NUMAOption
 
+    @OptionGroup var numerics: NumericsOption
+
     @Option(name: .long, help: "Also decode this many sequences together (one token each per step) and report the total tokens/s.")
     var batch: Int = 1
 
@@ -33,7 +35,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        let glm = try loadModel(model, threads: threads, populate: true, numa: numa.policy,
+        let glm = try loadModel(model, threads: threads, populate: true, numa: numa.policy, numerics: numerics.mode,
                                 context: (promptTokens: promptTokens, newTokens: newTokens))
         let vocab = glm.config.vocabSize
         var state: UInt64 = 12345

@@ -37,6 +37,8 @@ struct GenerateCommand: ParsableCommand {
 
     @OptionGroup var numa: NUMAOption
 
+    @OptionGroup var numerics: NumericsOption
+
     func validate() throws {
         guard maxTokens >= 0 else { throw ValidationError("--max-tokens must not be negative") }
         guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be ≥ 0") }
@@ -46,7 +48,7 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         let prompt = try parseTokenIDs(tokenIDs)
         // The MTP loop keeps one more position for its draft.
-        let glm = try loadModel(model, threads: threads, numa: numa.policy,
+        let glm = try loadModel(model, threads: threads, numa: numa.policy, numerics: numerics.mode,
                                 context: (promptTokens: prompt.count, newTokens: maxTokens + (mtp ? 1 : 0)))
         let cache = glm.makeCache(capacity: prompt.count + maxTokens)
         var parameters = SamplingParameters()          // the server's sampler: same seed, same draws

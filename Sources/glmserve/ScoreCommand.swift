@@ -21,9 +21,11 @@ struct ScoreCommand: ParsableCommand {
     @Option(name: .long, help: "Threads (default: one per CPU).")
     var threads: Int?
 
+    @OptionGroup var numerics: NumericsOption
+
     func run() throws {
         let ids = try parseTokenIDs(tokenIDs)
-        let glm = try loadModel(model, threads: threads, context: (promptTokens: ids.count, newTokens: 0))
+        let glm = try loadModel(model, threads: threads, numerics: numerics.mode, context: (promptTokens: ids.count, newTokens: 0))
         let cache = glm.makeCache(capacity: ids.count)
         let logits = try glm.forward(ids, cache: cache, logits: .all)
         var writer = SafeTensorsWriter()

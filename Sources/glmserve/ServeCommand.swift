@@ -26,6 +26,8 @@ struct ServeCommand: ParsableCommand {
 
     @OptionGroup var numa: NUMAOption
 
+    @OptionGroup var numerics: NumericsOption
+
     @Option(name: .customLong("max-queue"), help: "Requests that may wait while every --parallel slot is busy; more get 503.")
     var maxQueue: Int = 64
 
@@ -76,6 +78,7 @@ struct ServeCommand: ParsableCommand {
         options.apiKey = apiKey ?? ProcessInfo.processInfo.environment["GLMSERVE_API_KEY"]
         options.threads = threads
         options.numa = numa.policy
+        options.numerics = numerics.mode
         options.maxQueue = maxQueue
         options.parallel = parallel
         options.contextSize = ctxSize

@@ -51,7 +51,7 @@ final class BundledModelTests: XCTestCase {
     static func model() throws -> GLMModel {
         lock.lock(); defer { lock.unlock() }
         if let model = loaded { return model }
-        let model = try GLMModel.load(from: modelDirectory)
+        let model = try GLMModel.load(from: modelDirectory, numerics: .exact)
         loaded = model
         return model
     }

@@ -20,7 +20,7 @@ enum Fixtures {
     static func model(_ name: String) throws -> GLMModel {
         lock.lock(); defer { lock.unlock() }
         if let model = models[name] { return model }
-        let model = try GLMModel.load(from: directory(name))
+        let model = try GLMModel.load(from: directory(name), numerics: .exact)
         models[name] = model
         return model
     }

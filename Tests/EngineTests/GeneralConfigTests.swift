@@ -12,7 +12,7 @@ final class GeneralConfigTests: XCTestCase {
                        file: StaticString = #filePath, line: UInt = #line) throws {
         let dir = try spec.write()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let model = try GLMModel.load(from: dir)
+        let model = try GLMModel.load(from: dir, numerics: .exact)
         let reference = try ReferenceGLM(spec: spec, directory: dir)
         let expected = reference.logits(ids)
         let cache = model.makeCache(capacity: ids.count)

@@ -87,7 +87,7 @@ final class SpeculativeDecodingTests: XCTestCase {
             return v
         }
         defer { try? FileManager.default.removeItem(at: dir) }
-        let model = try GLMModel.load(from: dir)
+        let model = try GLMModel.load(from: dir, numerics: .exact)
         let result = try model.generateGreedyWithMTP(prompt: [1, 2, 3], maxTokens: 9,
                                                      cache: model.makeCache(capacity: 16), mtpCache: model.makeMTPCache(capacity: 16))
         XCTAssertEqual(result.tokens, Array(repeating: Int32(target), count: 9))

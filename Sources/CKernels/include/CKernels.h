@@ -24,6 +24,7 @@ typedef struct {
     int64_t rows, cols;
     int32_t dtype;           // ck_dtype
     int32_t scale_kind;      // ck_scale_kind
+    int32_t exact;           // non-zero: f32-exact products (`--exact`); zero: the fast path (see linear.c)
     int32_t group;           // CK_AFFINE*: input columns per (scale, bias) pair; else 0
     const int32_t *perm;     // CK_AFFINE*: optional [cols] column order (act-order): code column c multiplies x[perm[c]]
 } ck_matrix;

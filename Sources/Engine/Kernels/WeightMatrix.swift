@@ -26,7 +26,7 @@ struct WeightMatrix {
     private let affine: AffineStorage?
 
     init(name: String, rows: Int, cols: Int, dtype: ck_dtype, data: UnsafeRawPointer,
-         scales: FloatStorage? = nil, scaleKind: ck_scale_kind = CK_SCALE_NONE) {
+         scales: FloatStorage? = nil, scaleKind: ck_scale_kind = CK_SCALE_NONE, numerics: NumericMode = .exact) {
         self.name = name
         self.rows = rows
         self.cols = cols
@@ -35,11 +35,11 @@ struct WeightMatrix {
         self.affine = nil
         raw = ck_matrix(data: data, scale: scales.map { UnsafePointer($0.pointer) }, rows: Int64(rows),
                         cols: Int64(cols), dtype: Int32(dtype.rawValue), scale_kind: Int32(scaleKind.rawValue),
-                        group: 0, perm: nil)
+                        exact: numerics == .exact ? 1 : 0, group: 0, perm: nil)
     }
 
     /// A group-affine integer matrix (CK_AFFINE4 / CK_AFFINE8, Sources/CKernels/affine.h) owning its repacked data.
-    init(name: String, affine storage: AffineStorage) {
+    init(name: String, affine storage: AffineStorage, numerics: NumericMode = .exact) {
         self.name = name
         rows = storage.rows
         cols = storage.cols
@@ -48,8 +48,14 @@ struct WeightMatrix {
         affine = storage
         raw = ck_matrix(data: UnsafeRawPointer(storage.codes), scale: UnsafePointer(storage.groups),
                         rows: Int64(rows), cols: Int64(cols), dtype: Int32(dtype.rawValue),
-                        scale_kind: Int32(CK_SCALE_NONE.rawValue), group: Int32(storage.groupSize),
-                        perm: storage.permutation.map { UnsafePointer($0) })
+                        scale_kind: Int32(CK_SCALE_NONE.rawValue), exact: numerics == .exact ? 1 : 0,
+                        group: Int32(storage.groupSize), perm: storage.permutation.map { UnsafePointer($0) })
+    }
+
+    /// How products with this matrix are computed.
+    var numerics: NumericMode {
+        get { raw.exact != 0 ? .exact : .fast }
+        set { raw.exact = newValue == .exact ? 1 : 0 }
     }
 
     /// Bytes of weight data (without scales).
