@@ -18,6 +18,8 @@ public final class GLMModel: @unchecked Sendable {
     public let numerics: NumericMode
     /// The third-party quantized layout the weights were repacked from (compressed-tensors, AWQ, GPTQ, MLX), if any.
     public let quantizationSummary: String?
+    /// When the folder has no MTP layer because its format's converter drops it (MLX), why; else nil.
+    public let missingMTPReason: String?
 
     /// Threads of the engine's pool (the first `load` in a process fixes the count).
     public var threads: Int { Self.poolThreads }
@@ -76,6 +78,7 @@ public final class GLMModel: @unchecked Sendable {
         model = try Self.build(config, loader: loader, mtp: hasMTP)
         try quantization?.finish(file: directory.lastPathComponent + "/config.json", tensorNames: checkpoint.tensorNames)
         quantizationSummary = quantization?.summary
+        missingMTPReason = hasMTP ? nil : quantization?.missingMTPReason
         bytesByDType = loader.bytesByDType
         tensorCount = loader.tensorsLoaded
     }

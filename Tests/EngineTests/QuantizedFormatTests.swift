@@ -60,6 +60,8 @@ final class QuantizedFormatTests: XCTestCase {
         let model = try Fixtures.model("q-mlx-4bit-g64")
         XCTAssertGreaterThan(model.config.numNextnPredictLayers, 0)
         XCTAssertFalse(model.hasMTP)
+        XCTAssertEqual(model.missingMTPReason, "MLX folders have none: mlx-lm drops the MTP layer when it converts a model")
+        XCTAssertNil(try Fixtures.model("q-awq-g32").missingMTPReason)
         XCTAssertThrowsError(try model.mtpForward([1], hidden: [Float](repeating: 0, count: model.config.hiddenSize),
                                                   cache: model.makeMTPCache(capacity: 4))) { error in
             XCTAssertTrue("\(error)".contains("has no MTP layer"), "\(error)")

@@ -12,6 +12,7 @@ final class MLXAffineFormat: QuantizedWeightFormat {
     private var overrides: [String: (bits: Int, group: Int)?] = [:]
     private let file: String
     let summary: String
+    var missingMTPReason: String? { "MLX folders have none: mlx-lm drops the MTP layer when it converts a model" }
 
     init(config: [String: Any], file: String) throws {
         self.file = file

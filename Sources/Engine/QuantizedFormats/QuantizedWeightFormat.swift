@@ -11,10 +11,13 @@ protocol QuantizedWeightFormat: AnyObject {
     func matrix(module: String, rows: Int, cols: Int, loader: WeightLoader) throws -> WeightMatrix?
     /// Called once all matrices are loaded: refuses config rules that matched no module.
     func finish(file: String, tensorNames: [String]) throws
+    /// Why a folder of this format has no MTP layer, when the converter is known to drop it.
+    var missingMTPReason: String? { get }
 }
 
 extension QuantizedWeightFormat {
     func finish(file: String, tensorNames: [String]) throws {}
+    var missingMTPReason: String? { nil }
 }
 
 /// Detection from config.json: `quantization_config.quant_method` (compressed-tensors, awq, gptq; `fp8` is the
