@@ -21,8 +21,18 @@
 //          loader sorts the columns by g_idx so each group is contiguous, and the kernels gather x once
 //          per call instead of looking a group up per column).
 //
-// y = x · Wᵀ is computed per block as scale · Σ q·x + bias · Σ x: the code sums and the per-group input sums
-// are f32, so the result equals the product with the dequantised f32 weights up to summation order.
+// Exact mode (ck_matrix.exact): y = x · Wᵀ is computed per block as scale · Σ q·x + bias · Σ x with f32 code sums
+// and f32 input sums, so the result equals the product with the dequantised f32 weights up to summation order.
+//
+// Fast mode (the default, as llama.cpp does for its integer formats): each token's activations are rounded to
+// int8 per block of the matrix's groups, x ≈ dx · xq with dx = max|x| / 127, before the product. With AVX-512 VNNI
+// (and group a multiple of 64) the code × xq products are integer dot products (vpdpbusd: unsigned codes × signed
+// activations, exact int32 sums) scaled by scale · dx per group; elsewhere the rounded activations dx · xq go
+// through the exact kernels, so every CPU computes the same products.
+//
+// Activation layout for the VNNI kernel (per token, per 64 columns): for 4-bit codes 32 bytes pairing the low
+// nibbles (columns c+j and c+32+j, j < 16) then 32 bytes pairing the high nibbles (c+16+j, c+48+j); for 8-bit
+// codes the natural column order.
 #include "rows.h"
 
 typedef struct { float scale, bias; } ck_affine_group;
@@ -40,9 +50,11 @@ static inline int64_t ck_affine_row_bytes(const ck_matrix *w) {
 
 /// Per-call input prepared for the row kernels: x gathered through perm (if any) and Σx per (token, group).
 typedef struct {
-    const float *x;       // [T, ldx] (gathered copy when perm is set)
+    const float *x;       // [T, ldx] (gathered copy when perm is set; rounded to the int8 grid in fast mode)
     int64_t ldx;
     const float *xsum;    // [T, groups]
+    const int8_t *xq;     // fast mode with VNNI: [T, cols] int8 activations in the kernel's layout, else NULL
+    const float *dx;      // fast mode: [T, groups] activation scales
 } ck_affine_input;
 
 void ck_affine_rows_plain(const ck_matrix *w, const ck_affine_input *in, int64_t T, float *y, int64_t ldy,
@@ -51,6 +63,11 @@ void ck_affine_rows_plain(const ck_matrix *w, const ck_affine_input *in, int64_t
 void ck_affine_rows_avx512(const ck_matrix *w, const ck_affine_input *in, int64_t T, float *y, int64_t ldy,
                            int64_t r0, int64_t r1);
 void ck_affine_rows_avx2(const ck_matrix *w, const ck_affine_input *in, int64_t T, float *y, int64_t ldy,
+                         int64_t r0, int64_t r1);
+#endif
+#if defined(__x86_64__)
+int ck_affine_has_vnni(void);
+void ck_affine_rows_vnni(const ck_matrix *w, const ck_affine_input *in, int64_t T, float *y, int64_t ldy,
                          int64_t r0, int64_t r1);
 #endif
 /// Entry used by ck_linear_rows for CK_AFFINE*: prepares the input and picks the ISA.

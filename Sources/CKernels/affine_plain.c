@@ -1,6 +1,7 @@
 // Group-affine integer weights: input preparation, the ISA dispatch, the plain C row kernel (the reference the
 // SIMD paths are tested against) and dequantisation to f32 for the OpenBLAS prefill path. Format: affine.h.
 #include "affine.h"
+#include <math.h>
 #include <stdlib.h>
 
 void ck_affine_rows_plain(const ck_matrix *w, const ck_affine_input *in, int64_t T, float *y, int64_t ldy,
@@ -23,42 +24,78 @@ void ck_affine_rows_plain(const ck_matrix *w, const ck_affine_input *in, int64_t
     }
 }
 
-static __thread float *gather_buffer = NULL, *sum_buffer = NULL;
-static __thread size_t gather_capacity = 0, sum_capacity = 0;
+static __thread float *gather_buffer = NULL, *sum_buffer = NULL, *scale_buffer = NULL;
+static __thread size_t gather_capacity = 0, sum_capacity = 0, scale_capacity = 0;
+static __thread int8_t *quant_buffer = NULL;
+static __thread size_t quant_capacity = 0;
 
-static float *grow(float **buffer, size_t *capacity, size_t need) {
+static void *grow(void **buffer, size_t *capacity, size_t need) {
     if (need > *capacity) {
         free(*buffer);
-        *buffer = malloc(need * sizeof(float));
+        *buffer = malloc(need);
         *capacity = *buffer ? need : 0;
+        if (!*buffer) abort();
     }
     return *buffer;
 }
 
+/// Position of column c (within its 64-column unit) in the VNNI activation layout of 4-bit rows (affine.h).
+static inline int64_t vnni_position(int64_t c) {
+    int64_t u = c & ~(int64_t)63, j = c & 63;
+    int64_t run = j >> 5, k = j & 31;           // run 0 or 1 of the unit, column k of the run
+    return u + (k < 16 ? 0 : 32) + run * 16 + (k & 15);
+}
+
 void ck_affine_linear_rows(const ck_matrix *w, const float *x, int64_t ldx, int64_t T, float *y, int64_t ldy,
                            int64_t r0, int64_t r1) {
-    int64_t cols = w->cols, groups = cols / w->group;
-    ck_affine_input in = {x, ldx, NULL};
-    if (w->perm) {
-        float *g = grow(&gather_buffer, &gather_capacity, (size_t)(T * cols));
-        if (!g) abort();
+    int64_t cols = w->cols, group = w->group, groups = cols / group;
+    ck_affine_input in = {x, ldx, NULL, NULL, NULL};
+    if (w->perm || !w->exact) {
+        float *g = grow((void **)&gather_buffer, &gather_capacity, (size_t)(T * cols) * sizeof(float));
         for (int64_t t = 0; t < T; t++)
-            for (int64_t c = 0; c < cols; c++) g[t * cols + c] = x[t * ldx + w->perm[c]];
+            for (int64_t c = 0; c < cols; c++) g[t * cols + c] = x[t * ldx + (w->perm ? w->perm[c] : c)];
         in.x = g;
         in.ldx = cols;
     }
-    float *s = grow(&sum_buffer, &sum_capacity, (size_t)(T * groups));
-    if (!s) abort();
+#if defined(__x86_64__)
+    int vnni = !w->exact && ck_isa() >= 2 && ck_affine_has_vnni() && group % 64 == 0;
+#else
+    int vnni = 0;
+#endif
+    if (!w->exact) {
+        // Fast mode: round every (token, group) block of activations to int8, x ≈ dx · xq.
+        float *gx = (float *)in.x;
+        float *dx = grow((void **)&scale_buffer, &scale_capacity, (size_t)(T * groups) * sizeof(float));
+        int8_t *xq = vnni ? grow((void **)&quant_buffer, &quant_capacity, (size_t)(T * cols)) : NULL;
+        for (int64_t t = 0; t < T; t++) {
+            float *xt = gx + t * cols;
+            for (int64_t b = 0; b < groups; b++) {
+                float amax = 0.0f;
+                for (int64_t c = b * group; c < (b + 1) * group; c++) amax = fabsf(xt[c]) > amax ? fabsf(xt[c]) : amax;
+                float d = amax / 127.0f, inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+                dx[t * groups + b] = d;
+                for (int64_t c = b * group; c < (b + 1) * group; c++) {
+                    float q = nearbyintf(xt[c] * inv);
+                    if (xq) xq[t * cols + (w->dtype == CK_AFFINE4 ? vnni_position(c) : c)] = (int8_t)q;
+                    xt[c] = q * d;
+                }
+            }
+        }
+        in.xq = xq;
+        in.dx = dx;
+    }
+    float *s = grow((void **)&sum_buffer, &sum_capacity, (size_t)(T * groups) * sizeof(float));
     for (int64_t t = 0; t < T; t++)
         for (int64_t g = 0; g < groups; g++) {
             float sum = 0.0f;
-            for (int64_t c = g * w->group; c < (g + 1) * w->group; c++) sum += in.x[t * in.ldx + c];
+            for (int64_t c = g * group; c < (g + 1) * group; c++) sum += in.x[t * in.ldx + c];
             s[t * groups + g] = sum;
         }
     in.xsum = s;
 #if defined(__x86_64__)
+    if (vnni) { ck_affine_rows_vnni(w, &in, T, y, ldy, r0, r1); return; }
     int isa = ck_isa();
-    if (isa >= 2) { ck_affine_rows_avx512(w, &in, T, y, ldy, r0, r1); return; }   // level 3 (AVX512_BF16) adds nothing here
+    if (isa >= 2) { ck_affine_rows_avx512(w, &in, T, y, ldy, r0, r1); return; }   // level 3 adds nothing here
     if (isa == 1) { ck_affine_rows_avx2(w, &in, T, y, ldy, r0, r1); return; }
 #endif
     ck_affine_rows_plain(w, &in, T, y, ldy, r0, r1);

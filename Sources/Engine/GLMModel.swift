@@ -28,6 +28,12 @@ public final class GLMModel: @unchecked Sendable {
     /// policy and the pool's own limit made of the count asked for.
     public static var poolThreads: Int { Int(ck_pool_threads()) }
 
+    /// Read bandwidth in GB/s measured with the engine's pool over a fresh buffer of `bytes` (best of `repeats`),
+    /// for stating decode speed as a fraction of what the machine reads (`glmserve bench --bandwidth-probe`).
+    public static func measureReadBandwidth(bytes: Int, repeats: Int) -> Double {
+        ck_probe_read_bandwidth(bytes, Int32(repeats))
+    }
+
     /// Bytes of weight data the engine uses (read in place from the mapped files).
     public var weightBytes: Int { bytesByDType.values.reduce(0, +) }
 

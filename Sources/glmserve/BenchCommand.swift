@@ -29,6 +29,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .customLong("mtp"), help: "Also decode greedily with MTP speculative decoding (one draft per step) and compare with plain decoding.")
     var mtp = false
 
+    @Flag(name: .customLong("bandwidth-probe"), help: "Also measure the read bandwidth with the engine's threads (a 512 MiB buffer, before and after decoding) and state decode as a fraction of it.")
+    var bandwidthProbe = false
+
     func validate() throws {
         guard promptTokens >= 1, newTokens >= 1 else { throw ValidationError("--prompt-tokens and --new-tokens must be ≥ 1") }
         guard batch >= 1, batch <= 64 else { throw ValidationError("--batch must be in 1 ... 64") }
@@ -46,6 +49,7 @@ struct BenchCommand: ParsableCommand {
         // Weights were faulted in at load (populate); one short warm-up pass starts the pool's threads.
         _ = try glm.forward([prompt[0]], cache: glm.makeCache(capacity: 2))
 
+        let probeBefore = bandwidthProbe ? GLMModel.measureReadBandwidth(bytes: 512 << 20, repeats: 5) : 0
         let cache = glm.makeCache(capacity: promptTokens + newTokens)
         let prefillStart = Date()
         var logits = try glm.forward(prompt, cache: cache)
@@ -71,6 +75,12 @@ struct BenchCommand: ParsableCommand {
         let active = Double(glm.activeWeightBytesPerToken)
         print(String(format: "weights/token %.1f MB read per decoded token = %.1f GB/s effective at the median step",
                      active / 1e6, active / median / 1e9))
+        if bandwidthProbe {
+            let probeAfter = GLMModel.measureReadBandwidth(bytes: 512 << 20, repeats: 5)
+            let probe = max(probeBefore, probeAfter)
+            print(String(format: "bandwidth    read probe %.1f GB/s before, %.1f GB/s after decoding; decode at the median step = %.0f%% of the better",
+                         probeBefore, probeAfter, 100 * active / median / 1e9 / probe))
+        }
         if batch > 1 {
             // Each sequence gets a short prompt of its own; then all decode together, one token each per step.
             let caches = (0..<batch).map { _ in glm.makeCache(capacity: 8 + newTokens) }

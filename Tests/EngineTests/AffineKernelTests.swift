@@ -98,6 +98,40 @@ final class AffineKernelTests: XCTestCase {
         var row = [Float](repeating: 0, count: 64)
         row.withUnsafeMutableBufferPointer { w.row(2, into: $0.baseAddress!) }
         XCTAssertEqual(row, Array(dense[128 ..< 192]))
-        XCTAssertEqual(w.byteCount, 4 * 32)
+        XCTAssertEqual(w.byteCount, 4 * 32 + 4 * 2 * 8 + 64 * 4)   // codes, (scale, bias) pairs, permutation
+    }
+
+    /// Fast mode rounds each (token, group) block of activations to int8. Every ISA path (VNNI integer dot products
+    /// where available, the exact kernels on the rounded activations elsewhere) gives the same products, and they stay
+    /// within the rounding of the activations of the exact result.
+    func testFastModeIsTheSameOnEveryPathAndCloseToExact() {
+        let best = ck_isa()
+        defer { ck_set_isa(best) }
+        var seed: UInt64 = 500
+        for bits in [4, 8] {
+            for (rows, cols, group) in [(9, 128, 64), (40, 256, 128), (6, 192, 192), (12, 128, 32)] {
+                for tokens in [1, 2, 3, 4, 8] {
+                    var rng = SeededRandom(seed: seed)
+                    seed += 1
+                    let storage = randomStorage(rows: rows, cols: cols, bits: bits, group: group, permuted: seed % 2 == 0, rng: &rng)
+                    let exact = WeightMatrix(name: "w", affine: storage, numerics: .exact)
+                    let fast = WeightMatrix(name: "w", affine: storage, numerics: .fast)
+                    let x = rng.normals(tokens * cols, std: 1)
+                    let reference = linear(exact, x, tokens: tokens)
+                    let magnitude = Double(reference.map(abs).max() ?? 1) + 1
+                    ck_set_isa(0)
+                    let plain = linear(fast, x, tokens: tokens)
+                    for isa in Int32(0)...best {
+                        ck_set_isa(isa)
+                        let y = linear(fast, x, tokens: tokens)
+                        XCTAssertLessThanOrEqual(Double(maxAbsDifference(y, plain)), 1e-5 * magnitude,
+                                                 "isa \(isa) int\(bits) \(rows)×\(cols) g\(group) T=\(tokens): fast paths differ")
+                    }
+                    let error = Double(maxAbsDifference(plain, reference))
+                    XCTAssertLessThanOrEqual(error, 0.03 * magnitude, "int\(bits) g\(group) T=\(tokens): fast vs exact")
+                    XCTAssertGreaterThan(error, 0, "fast mode must round the activations")
+                }
+            }
+        }
     }
 }

@@ -74,6 +74,10 @@ void ck_row(const ck_matrix *w, int64_t r, float *out);
 /// Bytes of weight codes per row (without scales), for any dtype.
 int64_t ck_row_bytes(const ck_matrix *w);
 
+/// Streams a freshly allocated buffer of `bytes` with the pool `repeats` times and returns the best read rate in
+/// GB/s (benchmarks state decode speed against it).
+double ck_probe_read_bandwidth(size_t bytes, int repeats);
+
 // ---- attention ----
 /// Causal GQA attention for T new queries at positions start..start+T-1 over a cache holding
 /// positions 0..start+T-1. q: [T, nH*D]; kc, vc: [capacity, nKV*D]; ctx: [T, nH*D]. Softmax in f32.

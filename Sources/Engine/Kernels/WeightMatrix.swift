@@ -58,11 +58,10 @@ struct WeightMatrix {
         set { raw.exact = newValue == .exact ? 1 : 0 }
     }
 
-    /// Bytes of weight data (without scales).
+    /// Bytes of weight data (without FP8 scales; with the (scale, bias) pairs of group-affine matrices).
     var byteCount: Int {
         switch dtype {
-        case CK_AFFINE4: return rows * cols / 2
-        case CK_AFFINE8: return rows * cols
+        case CK_AFFINE4, CK_AFFINE8: return affine?.byteCount ?? 0    // codes + (scale, bias) pairs: all streamed
         default: return rows * cols * Self.elementSize(dtype)
         }
     }
