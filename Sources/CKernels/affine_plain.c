@@ -3,6 +3,7 @@
 #include "affine.h"
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 void ck_affine_rows_plain(const ck_matrix *w, const ck_affine_input *in, int64_t T, float *y, int64_t ldy,
                           int64_t r0, int64_t r1) {
@@ -113,4 +114,24 @@ void ck_affine_convert_rows(const ck_matrix *w, int64_t r0, int64_t r1, float *o
             o[w->perm ? w->perm[c] : c] = v;
         }
     }
+}
+
+void ck_unpack_words(const void *words, int64_t count, int32_t bits, uint8_t *out) {
+    const unsigned char *p = words;
+    int per = 32 / bits;
+    uint32_t mask = (1u << bits) - 1;
+    for (int64_t i = 0; i < count; i++) {
+        uint32_t w;
+        memcpy(&w, p + 4 * i, 4);
+        for (int j = 0; j < per; j++) out[i * per + j] = (uint8_t)((w >> (bits * j)) & mask);
+    }
+}
+
+void ck_pack_nibble_runs(const uint8_t *codes, int64_t rows, int64_t cols, uint8_t *out) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c += 32) {
+            const uint8_t *run = codes + r * cols + c;
+            uint8_t *o = out + r * (cols / 2) + c / 2;
+            for (int j = 0; j < 16; j++) o[j] = (uint8_t)(run[j] | (run[j + 16] << 4));
+        }
 }

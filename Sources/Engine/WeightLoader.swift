@@ -25,6 +25,8 @@ final class WeightLoader {
 
     /// A third-party quantized layout (compressed-tensors, AWQ, GPTQ, MLX) detected from config.json, if any.
     let quantization: (any QuantizedWeightFormat)?
+    /// Reused by the quantized-format parsers (`codeScratch`).
+    let scratch = ScratchBytes()
 
     init(checkpoint: Checkpoint, tensorsTotal: Int, numerics: NumericMode, quantization: (any QuantizedWeightFormat)? = nil,
          progress: ((LoadProgress) -> Void)?) {

@@ -71,6 +71,12 @@ void ck_convert_rows(const ck_matrix *w, int64_t r0, int64_t r1, float *out);
 /// Row `r` of W as f32 (embedding lookup).
 void ck_row(const ck_matrix *w, int64_t r, float *out);
 
+/// Load-time repacking helpers for group-affine matrices (Sources/CKernels/affine.h): `count` little-endian 32-bit
+/// words, each holding 32/bits codes (code j at bits j·bits), become one code per byte in `out`.
+void ck_unpack_words(const void *words, int64_t count, int32_t bits, uint8_t *out);
+/// One code per byte ([rows, cols], cols % 32 == 0) to CK_AFFINE4 rows (32-column runs, byte j = column j | j+16 << 4).
+void ck_pack_nibble_runs(const uint8_t *codes, int64_t rows, int64_t cols, uint8_t *out);
+
 /// Bytes of weight codes per row (without scales), for any dtype.
 int64_t ck_row_bytes(const ck_matrix *w);
 

@@ -21,7 +21,8 @@ final class AffineStorage {
     var byteCount: Int { rows * rowBytes + rows * groupsPerRow * 8 + (permutation == nil ? 0 : cols * 4) }
 
     /// `bits` is 4 or 8; `groupSize` a multiple of 32 dividing `cols` (the caller checks and names the tensor).
-    init(rows: Int, cols: Int, bits: Int, groupSize: Int) {
+    /// `zeroed: false` leaves the codes uninitialised for a caller that writes them all with `fill`.
+    init(rows: Int, cols: Int, bits: Int, groupSize: Int, zeroed: Bool = true) {
         precondition((bits == 4 || bits == 8) && groupSize % 32 == 0 && cols % groupSize == 0)
         self.rows = rows
         self.cols = cols
@@ -29,7 +30,7 @@ final class AffineStorage {
         self.groupSize = groupSize
         let codeBytes = rows * (bits == 4 ? cols / 2 : cols)
         codes = .allocate(capacity: max(codeBytes, 1))
-        codes.initialize(repeating: 0, count: max(codeBytes, 1))
+        if zeroed { codes.initialize(repeating: 0, count: max(codeBytes, 1)) }
         let pairs = rows * (cols / groupSize) * 2
         groups = .allocate(capacity: max(pairs, 1))
         groups.initialize(repeating: 0, count: max(pairs, 1))
@@ -56,6 +57,15 @@ final class AffineStorage {
         if bits == 8 { return UInt32(codes[r * cols + c]) }
         let byte = codes[r * (cols / 2) + (c & ~31) / 2 + (c & 15)]
         return UInt32(c & 16 == 0 ? byte & 15 : byte >> 4)
+    }
+
+    /// Writes all codes from `codes` (row-major `[rows, cols]`, one code per byte, each already < 2^bits).
+    func fill(codes: UnsafePointer<UInt8>) {
+        if bits == 8 {
+            codes.withMemoryRebound(to: UInt8.self, capacity: rows * cols) { self.codes.update(from: $0, count: rows * cols) }
+            return
+        }
+        ck_pack_nibble_runs(codes, Int64(rows), Int64(cols), self.codes)
     }
 
     /// Sets block (r, g) to `W = scale · q + bias`.

@@ -35,7 +35,7 @@ final class AutoAWQFormat: QuantizedWeightFormat {
         let qweight = try loader.checkedView(module + ".qweight", dtypes: [.i32], shape: [cols, words], what: "AWQ codes [in, out/8]")
         let qzeros = try loader.checkedView(module + ".qzeros", dtypes: [.i32], shape: [groups, words], what: "AWQ zero points [in/group, out/8]")
         let scales = try loader.checkedFloats(module + ".scales", shape: [groups, rows], what: "AWQ scales [in/group, out]")
-        let storage = AffineStorage(rows: rows, cols: cols, bits: 4, groupSize: g)
+        let storage = AffineStorage(rows: rows, cols: cols, bits: 4, groupSize: g, zeroed: false)
         for gi in 0..<groups {
             for w in 0..<words {
                 let z = qzeros.word(gi * words + w)
@@ -45,12 +45,16 @@ final class AutoAWQFormat: QuantizedWeightFormat {
                 }
             }
         }
+        let codes = loader.codeScratch(rows: rows, cols: cols)
         for i in 0..<cols {
             for w in 0..<words {
                 let word = qweight.word(i * words + w)
-                for (nibble, k) in Self.order.enumerated() { storage.setCode(w * 8 + k, i, (word >> UInt32(4 * nibble)) & 15) }
+                for (nibble, k) in Self.order.enumerated() {
+                    codes[(w * 8 + k) * cols + i] = UInt8(truncatingIfNeeded: (word >> UInt32(4 * nibble)) & 15)
+                }
             }
         }
+        storage.fill(codes: codes)
         return loader.finishAffine(module, storage)
     }
 }

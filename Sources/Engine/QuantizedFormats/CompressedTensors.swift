@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import SafeTensors
 
@@ -127,7 +128,7 @@ final class CompressedTensorsFormat: QuantizedWeightFormat {
         let group = s.strategy == "channel" ? cols : s.groupSize!
         try loader.checkGroup(group, cols: cols, module: module, source: "quantization_config.config_groups.\(s.name).weights.group_size")
         let groups = cols / group
-        let storage = AffineStorage(rows: rows, cols: cols, bits: s.bits, groupSize: group)
+        let storage = AffineStorage(rows: rows, cols: cols, bits: s.bits, groupSize: group, zeroed: false)
         let offset = UInt32(1 << (s.bits - 1))
         let mask = UInt32((1 << s.bits) - 1)
         let perWord = 32 / s.bits
@@ -162,6 +163,7 @@ final class CompressedTensorsFormat: QuantizedWeightFormat {
         for r in 0..<rows {
             for g in 0..<groups { storage.setGroup(r, g, scale: scales[r * groups + g], zero: zeros[r * groups + g]) }
         }
+        let codes = loader.codeScratch(rows: rows, cols: cols)
         if s.format == "pack-quantized" {
             let shape = try loader.checkedView(module + ".weight_shape", dtypes: [.i64, .i32], shape: [2], what: "the unpacked shape")
             guard shape.integer(0) == rows, shape.integer(1) == cols else {
@@ -173,42 +175,27 @@ final class CompressedTensorsFormat: QuantizedWeightFormat {
             }
             let packed = try loader.checkedView(module + ".weight_packed", dtypes: [.i32], shape: [rows, cols / perWord],
                                                 what: "\(s.bits)-bit codes packed \(perWord) per int32")
-            let words = cols / perWord
-            for r in 0..<rows {
-                for w in 0..<words {
-                    let word = packed.word(r * words + w)
-                    for j in 0..<perWord { storage.setCode(r, w * perWord + j, (word >> UInt32(s.bits * j)) & mask) }
-                }
-            }
+            // word i holds codes i·perWord ..< (i+1)·perWord of the row-major matrix
+            ck_unpack_words(packed.bytes.baseAddress!, Int64(rows * cols / perWord), Int32(s.bits), codes)
         } else {
             let q = try loader.checkedView(module + ".weight", dtypes: [.i8], shape: [rows, cols], what: "int\(s.bits) codes")
-            for r in 0..<rows {
-                for c in 0..<cols {
-                    let value = Int(q.bytes.load(fromByteOffset: r * cols + c, as: Int8.self))
-                    guard value >= -Int(offset), value < Int(offset) else {
-                        throw EngineError.badTensor(file: q.file, tensor: q.name, problem: "code \(value) at [\(r), \(c)] is outside the \(s.bits)-bit range")
-                    }
-                    storage.setCode(r, c, UInt32(value + Int(offset)))
+            for i in 0..<(rows * cols) {
+                let value = Int(q.bytes.load(fromByteOffset: i, as: Int8.self))
+                guard value >= -Int(offset), value < Int(offset) else {
+                    throw EngineError.badTensor(file: q.file, tensor: q.name, problem: "code \(value) at [\(i / cols), \(i % cols)] is outside the \(s.bits)-bit range")
                 }
+                codes[i] = UInt8(value + Int(offset))
             }
         }
         if loader.has(module + ".weight_g_idx") {
             let gIdx = try loader.checkedView(module + ".weight_g_idx", dtypes: [.i32, .i64], shape: [cols], what: "act-order group indices")
-            if let order = try actOrder(gIdx, cols: cols, group: group, file: file) { try permute(storage, order) }
+            if let order = try actOrder(gIdx, cols: cols, group: group, file: file) {
+                permuteColumns(codes, rows: rows, cols: cols, order: order)
+                storage.setPermutation(order)
+            }
         }
+        storage.fill(codes: codes)
         return loader.finishAffine(module, storage)
-    }
-
-    /// Reorders code columns (and their groups' scales, which follow g_idx already) into act-order.
-    private func permute(_ storage: AffineStorage, _ order: [Int32]) throws {
-        // Codes were written in input order and the groups indexed by position; rebuild in sorted order.
-        let rows = storage.rows, cols = storage.cols
-        var codes = [UInt32](repeating: 0, count: cols)
-        for r in 0..<rows {
-            for c in 0..<cols { codes[c] = storage.code(r, Int(order[c])) }
-            for c in 0..<cols { storage.setCode(r, c, codes[c]) }
-        }
-        storage.setPermutation(order)
     }
 
     func finish(file: String, tensorNames: [String]) throws {

@@ -41,7 +41,7 @@ final class GPTQFormat: QuantizedWeightFormat {
         let qweight = try loader.checkedView(module + ".qweight", dtypes: [.i32], shape: [cols / perWord, rows], what: "GPTQ codes [in·bits/32, out]")
         let qzeros = try loader.checkedView(module + ".qzeros", dtypes: [.i32], shape: [groups, rows / perWord], what: "GPTQ zero points [groups, out·bits/32]")
         let scales = try loader.checkedFloats(module + ".scales", shape: [groups, rows], what: "GPTQ scales [groups, out]")
-        let storage = AffineStorage(rows: rows, cols: cols, bits: bits, groupSize: g)
+        let storage = AffineStorage(rows: rows, cols: cols, bits: bits, groupSize: g, zeroed: false)
         var order: [Int32]?
         if loader.has(module + ".g_idx") {
             let gIdx = try loader.checkedView(module + ".g_idx", dtypes: [.i32, .i64], shape: [cols], what: "group index per input column")
@@ -54,14 +54,19 @@ final class GPTQFormat: QuantizedWeightFormat {
                 storage.setGroup(o, gi, scale: scales[gi * rows + o], zero: Float(stored + zeroOffset))
             }
         }
-        for c in 0..<cols {
-            let i = order.map { Int($0[c]) } ?? c     // code column c holds input column i
+        let codes = loader.codeScratch(rows: rows, cols: cols)
+        for w in 0..<(cols / perWord) {     // qweight row w holds inputs w·perWord ..< (w+1)·perWord of every output
             for o in 0..<rows {
-                let word = qweight.word((i / perWord) * rows + o)
-                storage.setCode(o, c, (word >> UInt32(bits * (i % perWord))) & mask)
+                var word = qweight.word(w * rows + o)
+                let out = codes + o * cols + w * perWord
+                for j in 0..<perWord { out[j] = UInt8(truncatingIfNeeded: word & mask); word >>= UInt32(bits) }
             }
         }
-        if let order { storage.setPermutation(order) }
+        if let order {
+            permuteColumns(codes, rows: rows, cols: cols, order: order)
+            storage.setPermutation(order)
+        }
+        storage.fill(codes: codes)
         return loader.finishAffine(module, storage)
     }
 }

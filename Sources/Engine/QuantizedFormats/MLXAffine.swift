@@ -64,7 +64,7 @@ final class MLXAffineFormat: QuantizedWeightFormat {
                                         problem: "exists although config.json's quantization.\(name) is false")
         }
         try loader.checkGroup(group, cols: cols, module: name, source: overrides[name] != nil ? "quantization.\(name).group_size" : "quantization.group_size")
-        let perWord = 32 / bits, mask = UInt32((1 << bits) - 1), groups = cols / group, words = cols / perWord
+        let perWord = 32 / bits, groups = cols / group, words = cols / perWord
         let lead = expert == nil ? [] : [try loader.view(name + ".weight").shape.first ?? 0]
         if let e = expert, e >= lead[0] {
             throw EngineError.badTensor(file: loader.listing, tensor: name + ".weight", problem: "has \(lead[0]) stacked experts, expert \(e) asked for")
@@ -72,15 +72,14 @@ final class MLXAffineFormat: QuantizedWeightFormat {
         let weight = try loader.checkedView(name + ".weight", dtypes: [.u32], shape: lead + [rows, words], what: "MLX \(bits)-bit codes")
         let scales = try loader.checkedFloats(name + ".scales", shape: lead + [rows, groups], what: "MLX scales")
         let biases = try loader.checkedFloats(name + ".biases", shape: lead + [rows, groups], what: "MLX biases")
-        let storage = AffineStorage(rows: rows, cols: cols, bits: bits, groupSize: group)
+        let storage = AffineStorage(rows: rows, cols: cols, bits: bits, groupSize: group, zeroed: false)
         let base = (expert ?? 0) * rows
+        let codes = loader.codeScratch(rows: rows, cols: cols)
         for r in 0..<rows {
             for g in 0..<groups { storage.setGroup(r, g, scale: scales[(base + r) * groups + g], bias: biases[(base + r) * groups + g]) }
-            for w in 0..<words {
-                let word = weight.word((base + r) * words + w)
-                for j in 0..<perWord { storage.setCode(r, w * perWord + j, (word >> UInt32(bits * j)) & mask) }
-            }
         }
+        ck_unpack_words(weight.bytes.baseAddress! + base * words * 4, Int64(rows * words), Int32(bits), codes)
+        storage.fill(codes: codes)
         return loader.finishAffine(module, storage)
     }
 

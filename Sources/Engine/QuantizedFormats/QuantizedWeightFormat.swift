@@ -119,6 +119,12 @@ extension WeightLoader {
         }
     }
 
+    /// A row-major `[rows, cols]` scratch matrix, one code per byte, that the format parsers unpack into before
+    /// `AffineStorage.fill`; reused from matrix to matrix (no page faults per matrix). Valid until the next call.
+    func codeScratch(rows: Int, cols: Int) -> UnsafeMutablePointer<UInt8> {
+        scratch.pointer(count: rows * cols)
+    }
+
     func finishAffine(_ module: String, _ storage: AffineStorage) -> WeightMatrix {
         record(storage.bits == 4 ? "AFFINE4" : "AFFINE8", bytes: storage.byteCount)
         return WeightMatrix(name: module + ".weight", affine: storage)
@@ -159,3 +165,29 @@ func actOrder(_ gIdx: TensorView, cols: Int, group: Int, file: String) throws ->
 
 /// Whether a JSONSerialization number was written `true`/`false` (its Objective-C type is `c`, integers are not).
 func isJSONBoolean(_ number: NSNumber) -> Bool { String(cString: number.objCType) == "c" }
+
+/// Reorders the columns of a row-major code matrix so that code column c holds input column order[c].
+func permuteColumns(_ codes: UnsafeMutablePointer<UInt8>, rows: Int, cols: Int, order: [Int32]) {
+    let row = UnsafeMutablePointer<UInt8>.allocate(capacity: cols)
+    defer { row.deallocate() }
+    for r in 0..<rows {
+        let base = codes + r * cols
+        for c in 0..<cols { row[c] = base[Int(order[c])] }
+        base.update(from: row, count: cols)
+    }
+}
+
+/// A grow-only byte buffer (the loader's code scratch).
+final class ScratchBytes {
+    private var base: UnsafeMutablePointer<UInt8>?
+    private var capacity = 0
+    func pointer(count: Int) -> UnsafeMutablePointer<UInt8> {
+        if count > capacity || base == nil {
+            base?.deallocate()
+            capacity = max(count, 1)
+            base = .allocate(capacity: capacity)
+        }
+        return base!
+    }
+    deinit { base?.deallocate() }
+}
