@@ -76,7 +76,8 @@ void ck_affine_linear_rows(const ck_matrix *w, const float *x, int64_t ldx, int6
                 float d = amax / 127.0f, inv = amax > 0.0f ? 127.0f / amax : 0.0f;
                 dx[t * groups + b] = d;
                 for (int64_t c = b * group; c < (b + 1) * group; c++) {
-                    float q = nearbyintf(xt[c] * inv);
+                    float v = xt[c] * inv;   // round half away from zero (no libm call; |v| ≤ 127)
+                    float q = (float)(int32_t)(v + (v >= 0.0f ? 0.5f : -0.5f));
                     if (xq) xq[t * cols + (w->dtype == CK_AFFINE4 ? vnni_position(c) : c)] = (int8_t)q;
                     xt[c] = q * d;
                 }
