@@ -29,7 +29,9 @@ final class AffineStorage {
         self.bits = bits
         self.groupSize = groupSize
         let codeBytes = rows * (bits == 4 ? cols / 2 : cols)
-        codes = .allocate(capacity: max(codeBytes, 1))
+        // 64-byte aligned, so the kernels' 32-byte loads never split a cache line
+        codes = UnsafeMutableRawPointer.allocate(byteCount: max(codeBytes, 1), alignment: 64)
+            .bindMemory(to: UInt8.self, capacity: max(codeBytes, 1))
         if zeroed { codes.initialize(repeating: 0, count: max(codeBytes, 1)) }
         let pairs = rows * (cols / groupSize) * 2
         groups = .allocate(capacity: max(pairs, 1))
