@@ -28,12 +28,6 @@ public final class GLMModel: @unchecked Sendable {
     /// policy and the pool's own limit made of the count asked for.
     public static var poolThreads: Int { Int(ck_pool_threads()) }
 
-    /// Read bandwidth in GB/s measured with the engine's pool over a fresh buffer of `bytes` (best of `repeats`),
-    /// for stating decode speed as a fraction of what the machine reads (`glmserve bench --bandwidth-probe`).
-    public static func measureReadBandwidth(bytes: Int, repeats: Int) -> Double {
-        ck_probe_read_bandwidth(bytes, Int32(repeats))
-    }
-
     /// Bytes of weight data the engine uses (read in place from the mapped files).
     public var weightBytes: Int { bytesByDType.values.reduce(0, +) }
 
@@ -41,6 +35,24 @@ public final class GLMModel: @unchecked Sendable {
     /// routed experts and the shared expert of each MoE layer, `lm_head` and one embedding row (not the MTP layer).
     /// Decode speed is bounded by this divided by the memory bandwidth.
     public var activeWeightBytesPerToken: Int { model.activeWeightBytesPerToken }
+
+    /// Multiply-adds of weight products in one forward pass of `tokens` tokens that asks for the logits of
+    /// `logitRows` of them (prefill: 1): 2 FLOP per active weight and token, attention scores not counted.
+    public func weightFLOPs(tokens: Int, logitRows: Int) -> Double {
+        let elements = model.activeWeights { $0.rows * $0.cols }
+        let embedding = config.hiddenSize          // the embedding row is a lookup, not a product
+        return 2 * (Double(elements.trunk - embedding) * Double(tokens) + Double(elements.head) * Double(logitRows))
+    }
+
+    /// The machine's read bandwidth in GB/s (1e9 bytes/s) with the engine's pool threads: `repeats` passes over a
+    /// fresh buffer of `bytes` bytes. Empty if the buffer cannot be allocated.
+    public static func measureReadBandwidth(bytes: Int = 1 << 30, repeats: Int = 5) -> [Double] {
+        var results = [Double](repeating: 0, count: max(repeats, 1))
+        let status = results.withUnsafeMutableBufferPointer {
+            ck_measure_read_bandwidth(Int64(bytes), Int32($0.count), $0.baseAddress)
+        }
+        return status == 0 ? results : []
+    }
 
     public enum LogitsSelection: Sendable { case last, all }
 
@@ -65,8 +77,17 @@ public final class GLMModel: @unchecked Sendable {
         placement?.pinWorkers()
         placement?.log()
         openblas_set_num_threads(1)     // the pool drives the cores; each GEMM tile runs single-threaded
+        keepActivationMemory()
         return try GLMModel(config: config, directory: directory, checkpoint: checkpoint, numerics: numerics,
                             progress: progress)
+    }
+
+    /// A prefill pass allocates activation arrays of tens of MB per operation. glibc serves those with fresh
+    /// mmaps by default, so every operation paid page faults and page zeroing again (≈ 8 % of a 512-token prefill,
+    /// measured with perf). Served from the heap and not trimmed, they reuse the same pages; blocks of 256 MiB and
+    /// more (KV caches) are still mapped on their own and returned when freed.
+    private static func keepActivationMemory() {
+        ck_keep_heap_memory(256 << 20, 1 << 30)
     }
 
     private init(config: ModelConfig, directory: URL, checkpoint: Checkpoint, numerics: NumericMode,

@@ -15,6 +15,8 @@ public final class ServedModel: @unchecked Sendable {
     public let vocabularySize: Int
     public let created: Int
     let scheduler: GenerationScheduler
+    /// Grammars of `response_format`, compiled for this vocabulary.
+    let structuredOutput: StructuredOutputCompiler
 
     /// GLM's end-of-turn tokens, stops in every GLM-4.x deployment.
     static let turnTokens = ["<|endoftext|>", "<|user|>", "<|observation|>", "<|system|>", "<|assistant|>"]
@@ -33,6 +35,7 @@ public final class ServedModel: @unchecked Sendable {
         self.contextSize = contextSize
         self.vocabularySize = languageModel.vocabularySize
         self.created = Int(Date().timeIntervalSince1970)
+        self.structuredOutput = StructuredOutputCompiler(tokenizer: tokenizer, vocabularySize: languageModel.vocabularySize)
         self.scheduler = GenerationScheduler(model: languageModel, contextSize: contextSize, parallel: parallel,
                                              maxQueue: maxQueue,
                                              log: log)

@@ -80,9 +80,15 @@ void ck_pack_nibble_runs(const uint8_t *codes, int64_t rows, int64_t cols, uint8
 /// Bytes of weight codes per row (without scales), for any dtype.
 int64_t ck_row_bytes(const ck_matrix *w);
 
-/// Streams a freshly allocated buffer of `bytes` with the pool `repeats` times and returns the best read rate in
-/// GB/s (benchmarks state decode speed against it).
-double ck_probe_read_bandwidth(size_t bytes, int repeats);
+// ---- memory ----
+/// Serves allocations below `mmap_threshold` bytes from the heap and keeps up to `trim_threshold` bytes of freed
+/// heap (glibc mallopt), so large activation arrays reuse pages instead of faulting fresh ones in. No-op elsewhere.
+void ck_keep_heap_memory(int64_t mmap_threshold, int64_t trim_threshold);
+
+// ---- measurement ----
+/// Reads a fresh `bytes`-byte buffer `repeats` times on the pool (after one warm-up pass) and writes each pass's
+/// read bandwidth in GB/s (1e9 bytes/s) to gb_per_s[0 ..< repeats]. Returns 0, or -1 if the buffer cannot be had.
+int ck_measure_read_bandwidth(int64_t bytes, int repeats, double *gb_per_s);
 
 // ---- attention ----
 /// Causal GQA attention for T new queries at positions start..start+T-1 over a cache holding
