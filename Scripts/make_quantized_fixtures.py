@@ -95,6 +95,41 @@ def copy_side_files(base, out):
 
 # ---------------------------------------------------------------------------------------------- compressed-tensors
 
+def compressed_tensors_gptq_fixture(base, out):
+    """llm-compressor's GPTQModifier (Hessian-based GPTQ on random calibration tokens, actorder "weight")."""
+    from compressed_tensors.quantization import QuantizationScheme, QuantizationArgs
+    from datasets import Dataset
+    from llmcompressor import oneshot
+    from llmcompressor.modeling.moe.linearize import linearize_moe
+    from llmcompressor.modifiers.gptq import GPTQModifier
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    linearize_moe(model)
+    gen = torch.Generator().manual_seed(3)
+    samples = [{"input_ids": torch.randint(0, 512, (32,), generator=gen).tolist(),
+                "attention_mask": [1] * 32} for _ in range(16)]
+    recipe = GPTQModifier(config_groups={"group_0": QuantizationScheme(
+        targets=["Linear"], weights=QuantizationArgs(num_bits=4, type="int", symmetric=True, strategy="group",
+                                                    group_size=32, actorder="weight"))},
+        ignore=["lm_head", "re:.*mlp\\.gate$"])
+    tokenizer = AutoTokenizer.from_pretrained(os.path.join(HERE, "..", "Tests", "Fixtures", "tokenizer"))
+    oneshot(model=model, recipe=recipe, dataset=Dataset.from_list(samples), num_calibration_samples=16,
+            max_seq_length=32, tokenizer=tokenizer)   # the samples are token ids already; oneshot wants a processor
+    model.save_pretrained(out, save_compressed=True)
+    copy_side_files(base, out)
+    try:
+        reference = load_hf(out)
+        note = "transformers (from_pretrained of this folder) + compressed-tensors decompression, float32"
+    except Exception as error:
+        print(f"transformers could not load {out}: {str(error).splitlines()[0]}; using the in-memory model", flush=True)
+        reference = model
+        note = ("llmcompressor's in-memory model after save_pretrained (compressed-tensors decompression hook), "
+                "float32; transformers.from_pretrained failed: " + str(error).splitlines()[0])
+    reference.eval()
+    write_reference(out, torch_logits(reference), torch_greedy(reference), note)
+
+
 def compressed_tensors_fixture(base, out, scheme, fmt):
     from compressed_tensors.quantization import QuantizationScheme, QuantizationArgs
     from llmcompressor import oneshot
@@ -313,6 +348,7 @@ def main():
                                                                                strategy="channel"), "float-quantized"),
         "q-ct-fp8-block": lambda o: compressed_tensors_fixture(base, o, dict(num_bits=8, type="float", symmetric=True,
                                                                              strategy="block", block_structure=[128, 128]), "float-quantized"),
+        "q-ct-gptq-w4-g32": lambda o: compressed_tensors_gptq_fixture(base, o),
         "q-awq-g32": lambda o: awq_fixture(base, o),
         "q-gptq-g32-actorder": lambda o: gptq_fixture(base, o),
         "q-mlx-4bit-g64": lambda o: mlx_fixture(base, o),

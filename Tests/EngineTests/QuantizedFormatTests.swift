@@ -7,7 +7,7 @@ import XCTest
 /// (Scripts/make_quantized_fixtures.py) against the logits of each library's runtime (fixtures README §7).
 final class QuantizedFormatTests: XCTestCase {
     static let names = ["q-ct-w4-g128-sym", "q-ct-w4-g32-asym", "q-ct-w8-channel-asym", "q-ct-w8-naive",
-                        "q-ct-fp8-channel", "q-ct-fp8-block", "q-awq-g32", "q-gptq-g32-actorder", "q-mlx-4bit-g64"]
+                        "q-ct-fp8-channel", "q-ct-fp8-block", "q-ct-gptq-w4-g32", "q-awq-g32", "q-gptq-g32-actorder", "q-mlx-4bit-g64"]
 
     func testLogitsMatchTheLibraryRuntime() throws {
         for name in Self.names {
@@ -66,5 +66,43 @@ final class QuantizedFormatTests: XCTestCase {
                                                   cache: model.makeMTPCache(capacity: 4))) { error in
             XCTAssertTrue("\(error)".contains("has no MTP layer"), "\(error)")
         }
+    }
+
+    /// compressed-tensors' `weight_g_idx` (act-order "group", written by older compressed-tensors): the GPTQ fixture
+    /// with every module's groups relabelled in reverse (scales moved to the new labels, g_idx[c] = groups − 1 − c/32)
+    /// describes the same weights, so it must give the same logits — through the column sort and activation gather.
+    func testCompressedTensorsGroupIndexGivesTheSameWeights() throws {
+        let name = "q-ct-gptq-w4-g32"
+        let source = Fixtures.directory(name)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("glm-gidx-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.copyItem(at: source.appendingPathComponent("config.json"), to: folder.appendingPathComponent("config.json"))
+        let file = try SafeTensorsFile(url: source.appendingPathComponent("model.safetensors"))
+        var writer = SafeTensorsWriter()
+        var relabelled = 0
+        for tensor in file.tensorNames.sorted() {
+            let view = try file.tensor(named: tensor)
+            guard tensor.hasSuffix(".weight_scale"), view.dtype == .f32, view.shape.count == 2, view.shape[1] > 1 else {
+                try writer.add(name: tensor, dtype: view.dtype, shape: view.shape, bytes: Array(view.bytes))
+                continue
+            }
+            let rows = view.shape[0], groups = view.shape[1]
+            let scales = try view.floats()
+            var moved = [Float](repeating: 0, count: scales.count)
+            for r in 0..<rows { for g in 0..<groups { moved[r * groups + (groups - 1 - g)] = scales[r * groups + g] } }
+            try writer.add(name: tensor, floats: moved, shape: view.shape)
+            let module = String(tensor.dropLast(".weight_scale".count))
+            let gIdx = (0..<(groups * 32)).map { Int32(groups - 1 - $0 / 32) }
+            try writer.add(name: module + ".weight_g_idx", int32s: gIdx, shape: [groups * 32])
+            relabelled += 1
+        }
+        XCTAssertGreaterThan(relabelled, 10)
+        try writer.write(to: folder.appendingPathComponent("model.safetensors"))
+        let model = try GLMModel.load(from: folder, numerics: .exact)
+        let reference = try Fixtures.reference(name)
+        let ids = try reference.ints("s.input_ids")
+        let logits = try model.forward(ids, cache: model.makeCache(capacity: ids.count), logits: .all)
+        XCTAssertLessThan(maxAbsDifference(logits, try reference.floats("s.logits")), 1e-3)
     }
 }
