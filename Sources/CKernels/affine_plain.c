@@ -27,8 +27,8 @@ void ck_affine_rows_plain(const ck_matrix *w, const ck_affine_input *in, int64_t
 
 static __thread float *gather_buffer = NULL, *sum_buffer = NULL, *scale_buffer = NULL;
 static __thread size_t gather_capacity = 0, sum_capacity = 0, scale_capacity = 0;
-static __thread int8_t *quant_buffer = NULL;
-static __thread size_t quant_capacity = 0;
+static __thread int8_t *quant_buffer = NULL, *row_buffer = NULL;
+static __thread size_t quant_capacity = 0, row_capacity = 0;
 
 static void *grow(void **buffer, size_t *capacity, size_t need) {
     if (need > *capacity) {
@@ -38,13 +38,6 @@ static void *grow(void **buffer, size_t *capacity, size_t need) {
         if (!*buffer) abort();
     }
     return *buffer;
-}
-
-/// Position of column c (within its 64-column unit) in the VNNI activation layout of 4-bit rows (affine.h).
-static inline int64_t vnni_position(int64_t c) {
-    int64_t u = c & ~(int64_t)63, j = c & 63;
-    int64_t run = j >> 5, k = j & 31;           // run 0 or 1 of the unit, column k of the run
-    return u + (k < 16 ? 0 : 32) + run * 16 + (k & 15);
 }
 
 void ck_affine_linear_rows(const ck_matrix *w, const float *x, int64_t ldx, int64_t T, float *y, int64_t ldy,
@@ -68,19 +61,32 @@ void ck_affine_linear_rows(const ck_matrix *w, const float *x, int64_t ldx, int6
         float *gx = (float *)in.x;
         float *dx = grow((void **)&scale_buffer, &scale_capacity, (size_t)(T * groups) * sizeof(float));
         int8_t *xq = vnni ? grow((void **)&quant_buffer, &quant_capacity, (size_t)(T * cols)) : NULL;
+        int8_t *row8 = xq ? grow((void **)&row_buffer, &row_capacity, (size_t)cols) : NULL;
         for (int64_t t = 0; t < T; t++) {
             float *xt = gx + t * cols;
             for (int64_t b = 0; b < groups; b++) {
+                float *xb = xt + b * group;
                 float amax = 0.0f;
-                for (int64_t c = b * group; c < (b + 1) * group; c++) amax = fabsf(xt[c]) > amax ? fabsf(xt[c]) : amax;
+                for (int64_t c = 0; c < group; c++) amax = fmaxf(amax, fabsf(xb[c]));
                 float d = amax / 127.0f, inv = amax > 0.0f ? 127.0f / amax : 0.0f;
                 dx[t * groups + b] = d;
-                for (int64_t c = b * group; c < (b + 1) * group; c++) {
-                    float v = xt[c] * inv;   // round half away from zero (no libm call; |v| ≤ 127)
-                    float q = (float)(int32_t)(v + (v >= 0.0f ? 0.5f : -0.5f));
-                    if (xq) xq[t * cols + (w->dtype == CK_AFFINE4 ? vnni_position(c) : c)] = (int8_t)q;
-                    xt[c] = q * d;
+                for (int64_t c = 0; c < group; c++) {   // contiguous, so the compiler vectorises it
+                    float v = xb[c] * inv;                // round half away from zero (|v| ≤ 127), no libm call
+                    int32_t q = (int32_t)(v + (v >= 0.0f ? 0.5f : -0.5f));
+                    if (row8) row8[b * group + c] = (int8_t)q;
+                    xb[c] = (float)q * d;
                 }
+            }
+            if (xq) {
+                int8_t *out = xq + t * cols;
+                if (w->dtype == CK_AFFINE8) memcpy(out, row8, (size_t)cols);
+                else
+                    for (int64_t u = 0; u < cols; u += 64) {   // the 4-bit layout of affine.h, 16 bytes at a time
+                        memcpy(out + u, row8 + u, 16);
+                        memcpy(out + u + 16, row8 + u + 32, 16);
+                        memcpy(out + u + 32, row8 + u + 16, 16);
+                        memcpy(out + u + 48, row8 + u + 48, 16);
+                    }
             }
         }
         in.xq = xq;
