@@ -105,4 +105,41 @@ final class QuantizedFormatTests: XCTestCase {
         let logits = try model.forward(ids, cache: model.makeCache(capacity: ids.count), logits: .all)
         XCTAssertLessThan(maxAbsDifference(logits, try reference.floats("s.logits")), 1e-3)
     }
+
+    /// GPTQ v2 zero points (`checkpoint_format: gptq_v2`) store the zero itself, v1 stores zero − 1: the v1 fixture
+    /// rewritten as v2 (every qzeros nibble + 1, which the symmetric zeros 7 → 8 allow) gives the same logits.
+    func testGPTQVersion2ZeroPoints() throws {
+        let name = "q-gptq-g32-actorder"
+        let source = Fixtures.directory(name)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("glm-gptq2-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: source.appendingPathComponent("config.json"))) as! [String: Any]
+        var q = config["quantization_config"] as! [String: Any]
+        q["checkpoint_format"] = "gptq_v2"
+        config["quantization_config"] = q
+        try JSONSerialization.data(withJSONObject: config).write(to: folder.appendingPathComponent("config.json"))
+        let file = try SafeTensorsFile(url: source.appendingPathComponent("model.safetensors"))
+        var writer = SafeTensorsWriter()
+        for tensor in file.tensorNames.sorted() {
+            let view = try file.tensor(named: tensor)
+            var bytes = Array(view.bytes)
+            if tensor.hasSuffix(".qzeros") {
+                for i in stride(from: 0, to: bytes.count, by: 4) {
+                    var word = UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16 | UInt32(bytes[i + 3]) << 24
+                    XCTAssertEqual(word, 0x7777_7777, tensor)
+                    word &+= 0x1111_1111
+                    for k in 0..<4 { bytes[i + k] = UInt8(truncatingIfNeeded: word >> (8 * UInt32(k))) }
+                }
+            }
+            try writer.add(name: tensor, dtype: view.dtype, shape: view.shape, bytes: bytes)
+        }
+        try writer.write(to: folder.appendingPathComponent("model.safetensors"))
+        let model = try GLMModel.load(from: folder, numerics: .exact)
+        XCTAssertEqual(model.quantizationSummary, "GPTQ int4 group 32 act-order (gptq_v2)")
+        let reference = try Fixtures.reference(name)
+        let ids = try reference.ints("s.input_ids")
+        let logits = try model.forward(ids, cache: model.makeCache(capacity: ids.count), logits: .all)
+        XCTAssertLessThan(maxAbsDifference(logits, try reference.floats("s.logits")), 1e-3)
+    }
 }
