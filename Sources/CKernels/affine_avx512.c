@@ -27,6 +27,7 @@ void rows_pass(const ck_matrix *w, const ck_affine_input *in, const float *x, co
                int64_t ldy, int64_t r, const int R, const int NT) {
     int64_t cols = w->cols, group = w->group, groups = (cols + group - 1) / group, stride = ck_affine_row_bytes(w);
     const ck_affine_group *blocks = (const ck_affine_group *)w->scale;
+    const int64_t ahead = 4 * R * stride;   // software prefetch four passes ahead (as in affine_vnni.c)
     const uint8_t *rows[4];
     for (int i = 0; i < R; i++) rows[i] = (const uint8_t *)w->data + (r + i) * stride;
     __m512 acc[4][TOKENS_PER_PASS];
@@ -41,6 +42,7 @@ void rows_pass(const ck_matrix *w, const ck_affine_input *in, const float *x, co
         for (int64_t c = c0; c < c1; c += 32) {
             for (int i = 0; i < R; i++) {
                 __m512 lo, hi;
+                if ((c & (w->dtype == CK_AFFINE4 ? 127 : 63)) == 0) _mm_prefetch((const char *)(rows[i] + ahead + (w->dtype == CK_AFFINE4 ? c / 2 : c)), _MM_HINT_T0);
                 load_run(rows[i], w->dtype, c, &lo, &hi);
                 for (int t = 0; t < NT; t++) {
                     const float *xt = x + t * in->ldx + c;

