@@ -112,13 +112,23 @@ void ck_affine_linear_rows(const ck_matrix *w, const float *x, int64_t ldx, int6
 void ck_affine_convert_rows(const ck_matrix *w, int64_t r0, int64_t r1, float *out) {
     int64_t cols = w->cols, group = w->group, groups = cols / group, stride = ck_affine_row_bytes(w);
     const ck_affine_group *blocks = (const ck_affine_group *)w->scale;
+    float run[32];
     for (int64_t r = r0; r < r1; r++) {
         const uint8_t *row = (const uint8_t *)w->data + r * stride;
         float *o = out + (r - r0) * cols;
-        for (int64_t c = 0; c < cols; c++) {
+        for (int64_t c = 0; c < cols; c += 32) {     // one 32-column run (group is a multiple of 32)
             const ck_affine_group b = blocks[r * groups + c / group];
-            float v = b.scale * (float)ck_affine_code(row, w->dtype, c) + b.bias;
-            o[w->perm ? w->perm[c] : c] = v;
+            if (w->dtype == CK_AFFINE4) {
+                const uint8_t *p = row + c / 2;
+                for (int j = 0; j < 16; j++) {
+                    run[j] = b.scale * (float)(p[j] & 15) + b.bias;
+                    run[j + 16] = b.scale * (float)(p[j] >> 4) + b.bias;
+                }
+            } else {
+                for (int j = 0; j < 32; j++) run[j] = b.scale * (float)row[c + j] + b.bias;
+            }
+            if (w->perm) for (int j = 0; j < 32; j++) o[w->perm[c + j]] = run[j];
+            else memcpy(o + c, run, sizeof(run));
         }
     }
 }
