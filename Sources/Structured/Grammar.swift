@@ -30,6 +30,9 @@ public final class Grammar: @unchecked Sendable {
     /// characters lead to different states (the token trie must be walked).
     let plainRun: [Int32]
     static let unboundedPlainRun: Int32 = .max
+    /// The plain characters a state with a run reads (the others it refuses): an index into `plainClasses`.
+    let plainClass: [Int32]
+    let plainClasses: [PlainClass]
 
     init(nfa: ByteNFA, rules: [Fragment], root: Int) throws {
         var builder = Determinizer(nfa: nfa, rules: rules)
@@ -51,7 +54,8 @@ public final class Grammar: @unchecked Sendable {
         ruleStarts = builder.ruleStarts.map(Int32.init)
         rootRule = root
         isPlain = (0..<stateCount).map { !builder.accepting[$0] && builder.calls[$0].isEmpty }
-        plainRun = Grammar.plainRuns(table: builder.table, accepting: builder.accepting, calls: builder.calls)
+        (plainRun, plainClass, plainClasses) = Grammar.plainRuns(table: builder.table, accepting: builder.accepting,
+                                                                 calls: builder.calls)
         try checkLeftRecursion()
     }
 
@@ -69,16 +73,23 @@ public final class Grammar: @unchecked Sendable {
                 [0xF1...0xF3, tail, tail, tail], [0xF4...0xF4, 0x80...0x8F, tail, tail]]
     }()
 
-    /// The state every plain character leads to from `state`: nil when they lead to different states (or some
-    /// are refused and others not); -1 when every one is refused. Only for states without calls that do not
-    /// end their rule (a plain character could otherwise also be read by a caller).
-    private static func plainSuccessor(_ table: [Int32], from state: Int) -> Int32? {
+    /// Where the plain characters go from `state`: every accepted one to the same state `target` (-1 when none
+    /// is accepted), the accepted ones forming `characters`; nil when they go to different states, or when only
+    /// some multi-byte scalars are accepted. Only for states without calls that do not end their rule (a plain
+    /// character could otherwise also be read by a caller).
+    private static func plainSuccessor(_ table: [Int32], from state: Int) -> (target: Int32, characters: PlainClass)? {
         func step(_ s: Int32, _ b: UInt8) -> Int32 { s < 0 ? -1 : table[Int(s) * 256 + Int(b)] }
         let q = Int32(state)
-        let target = step(q, 0x20)
-        for b in UInt8(0x21)...0x7F where b != 0x22 && b != 0x5C {
-            if step(q, b) != target { return nil }
+        var target: Int32 = -1
+        var characters = PlainClass(low: 0, high: 0, nonASCII: false)
+        for b in UInt8(0x20)...0x7F where b != 0x22 && b != 0x5C {
+            let next = step(q, b)
+            if next < 0 { continue }
+            if target >= 0 && next != target { return nil }
+            target = next
+            characters.insert(b)
         }
+        var formsAccepted = 0
         for form in multibyteForms {
             var frontier: Set<Int32> = [q]
             for range in form {
@@ -87,19 +98,46 @@ public final class Grammar: @unchecked Sendable {
                 frontier = next
                 if frontier == [-1] { break }
             }
-            // Every path must end where ASCII characters go (a refused path counts only if all are refused).
-            if frontier != [target] { return nil }
+            if frontier == [-1] { continue }
+            guard frontier.count == 1, let end = frontier.first, target < 0 || end == target else { return nil }
+            target = end
+            formsAccepted += 1
         }
-        return target
+        if formsAccepted == multibyteForms.count {
+            characters.nonASCII = true
+        } else if formsAccepted > 0 {
+            return nil
+        }
+        return (target, characters)
     }
 
-    private static func plainRuns(table: [Int32], accepting: [Bool], calls: [[ByteNFA.CallEdge]]) -> [Int32] {
+    private static func plainRuns(table: [Int32], accepting: [Bool], calls: [[ByteNFA.CallEdge]])
+        -> (runs: [Int32], classOf: [Int32], classes: [PlainClass]) {
         let count = accepting.count
-        var successor = [Int32?](repeating: nil, count: count)
+        var info = [(target: Int32, characters: PlainClass)?](repeating: nil, count: count)
         for q in 0..<count where !accepting[q] && calls[q].isEmpty {
-            // Cheap filter first: two ASCII letters must agree.
-            if table[q * 256 + 0x61] != table[q * 256 + 0x30] { continue }
-            successor[q] = plainSuccessor(table, from: q)
+            info[q] = plainSuccessor(table, from: q)
+        }
+        var classes: [PlainClass] = [.all]
+        var classIndex: [PlainClass: Int32] = [.all: 0]
+        var classOf = [Int32](repeating: 0, count: count)
+        for q in 0..<count {
+            guard let characters = info[q]?.characters else { continue }
+            if let index = classIndex[characters] {
+                classOf[q] = index
+            } else {
+                classOf[q] = Int32(classes.count)
+                classIndex[characters] = Int32(classes.count)
+                classes.append(characters)
+            }
+        }
+        // A chain keeps one class: where the next state reads other characters (and reads some), the token
+        // trie must be walked.
+        var successor = [Int32?](repeating: nil, count: count)
+        for q in 0..<count {
+            guard let (next, characters) = info[q] else { continue }
+            if next >= 0, let after = info[Int(next)], after.target >= 0, after.characters != characters { continue }
+            successor[q] = next
         }
         // run(q) = 1 + run(successor), 0 when every plain character is refused, -1 when the characters part
         // ways (here or further down the chain), unbounded when the chain loops.
@@ -128,7 +166,7 @@ public final class Grammar: @unchecked Sendable {
                 runs[state] = result
             }
         }
-        return runs.map { $0 == -2 ? -1 : $0 }
+        return (runs.map { $0 == -2 ? -1 : $0 }, classOf, classes)
     }
 
     /// A rule that can reach a call of itself without reading a byte would make the matcher's stack grow
@@ -195,10 +233,9 @@ private struct Determinizer {
     }
 
     mutating func run() throws {
-        for (index, rule) in rules.enumerated() {
+        for rule in rules {
             ids.removeAll(keepingCapacity: true)
             acceptStates = [rule.end]
-            _ = index
             ruleStarts.append(try state(for: nfa.closure([rule.start])))
             while let (set, id) = pending.popLast() { try expand(set, id) }
         }
@@ -224,16 +261,23 @@ private struct Determinizer {
     }
 
     private mutating func expand(_ set: [Int], _ id: Int) throws {
-        // Byte targets: group bytes by their target NFA set (edges are ranges, so walk the 256 bytes once).
-        var targets = [[Int]](repeating: [], count: 256)
+        // Byte targets: the edges' range ends cut 0...255 into intervals on which the target set is constant.
+        var cuts: Set<Int> = [0, 256]
         for q in set {
             for edge in nfa.byteEdges[q] {
-                for b in Int(edge.low)...Int(edge.high) { targets[b].append(edge.target) }
+                cuts.insert(Int(edge.low))
+                cuts.insert(Int(edge.high) + 1)
             }
         }
+        let bounds = cuts.sorted()
         var cache: [[Int]: Int] = [:]
-        for b in 0..<256 where !targets[b].isEmpty {
-            let key = targets[b].sorted()
+        for (low, high) in zip(bounds, bounds.dropFirst()) {
+            var key: [Int] = []
+            for q in set {
+                for edge in nfa.byteEdges[q] where Int(edge.low) <= low && low <= Int(edge.high) { key.append(edge.target) }
+            }
+            guard !key.isEmpty else { continue }
+            key.sort()
             let target: Int
             if let known = cache[key] {
                 target = known
@@ -241,7 +285,7 @@ private struct Determinizer {
                 target = try state(for: nfa.closure(key))
                 cache[key] = target
             }
-            table[id * 256 + b] = Int32(target)
+            for b in low..<high { table[id * 256 + b] = Int32(target) }
         }
         var seen = Set<ByteNFA.CallEdge>()
         var out: [ByteNFA.CallEdge] = []
@@ -253,5 +297,29 @@ private struct Determinizer {
             }
         }
         calls[id] = out
+    }
+}
+
+/// A set of plain characters: ASCII ones as bits, and either every multi-byte scalar or none.
+struct PlainClass: Hashable {
+    var low: UInt64
+    var high: UInt64
+    var nonASCII: Bool
+
+    /// Every plain character: ASCII 0x20–0x7F but `"` and `\`, and every multi-byte scalar.
+    static let all: PlainClass = {
+        var c = PlainClass(low: 0, high: 0, nonASCII: true)
+        for b in UInt8(0x20)...0x7F where b != 0x22 && b != 0x5C { c.insert(b) }
+        return c
+    }()
+
+    mutating func insert(_ b: UInt8) {
+        if b < 64 { low |= 1 << UInt64(b) } else { high |= 1 << UInt64(b - 64) }
+    }
+
+    /// Whether a token using the ASCII characters `low`/`high` (and multi-byte ones when `usesNonASCII`) stays
+    /// within this class.
+    func contains(low l: UInt64, high h: UInt64, usesNonASCII: Bool) -> Bool {
+        l & ~low == 0 && h & ~high == 0 && (!usesNonASCII || nonASCII)
     }
 }

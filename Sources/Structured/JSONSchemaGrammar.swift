@@ -88,6 +88,9 @@ private struct SchemaCompiler {
     var rulesByPath: [String: Int] = [:]
     var whitespaceRule = -1
     var anyValueRule = -1
+    /// Nesting of `value` calls (each subschema compiles inside its parent's call).
+    var depth = 0
+    static let maximumDepth = 64
 
     static let annotations: Set<String> = [
         "title", "description", "$schema", "$id", "$comment", "examples", "default", "deprecated", "readOnly",
@@ -248,6 +251,11 @@ private struct SchemaCompiler {
     // MARK: values
 
     private mutating func value(_ schema: JSONValue, path: String) throws -> Fragment {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= SchemaCompiler.maximumDepth else {
+            throw error("", path, "the schema nests deeper than \(SchemaCompiler.maximumDepth) levels")
+        }
         if let flag = schema.bool {
             if flag { return builder.call(anyValueRule) }
             throw error("false", path, "a schema that allows no value cannot be generated")

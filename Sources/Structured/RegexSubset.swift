@@ -12,6 +12,19 @@ indirect enum RegexNode {
     case alternatives([RegexNode])
     case repeated(RegexNode, min: Int, max: Int?)
 
+    /// Character positions once every count is unrolled (saturating).
+    var size: Int {
+        switch self {
+        case .characters, .scalar: return 1
+        case let .sequence(items), let .alternatives(items):
+            return items.reduce(0) { min(Int.max / 2, $0 + $1.size) }
+        case let .repeated(inner, min, max):
+            let copies = Swift.max(1, max ?? min + 1)
+            let (product, overflow) = inner.size.multipliedReportingOverflow(by: copies)
+            return overflow ? Int.max / 2 : product
+        }
+    }
+
     /// A set of characters: some of ASCII, and optionally every non-ASCII scalar.
     struct CharacterSet {
         var ascii = [Bool](repeating: false, count: 128)
@@ -42,6 +55,8 @@ struct RegexParser {
     private var position = 0
     private let path: String
     static let maximumCount = 1000
+    /// Character positions a pattern may unroll to (`(a{100}){100}` is 10,000).
+    static let maximumSize = 20_000
 
     init(_ pattern: String, path: String) {
         scalars = Array(pattern.unicodeScalars)
@@ -68,6 +83,9 @@ struct RegexParser {
         let node = try parser.alternation()
         if parser.position < parser.scalars.count {
             throw error("unexpected '\(parser.scalars[parser.position])' at offset \(parser.position)")
+        }
+        guard node.size <= RegexParser.maximumSize else {
+            throw error("the pattern unrolls to more than \(RegexParser.maximumSize) character positions (nested counts multiply)")
         }
         return (node, anchoredStart, anchoredEnd)
     }

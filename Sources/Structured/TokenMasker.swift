@@ -58,6 +58,25 @@ public final class GrammarTokenMasker: @unchecked Sendable {
         return mask
     }
 
+    /// Plain-token masks of the grammar's narrower character classes (`pattern` strings), by class and run.
+    private var classMasks: [Int64: [UInt64]] = [:]
+
+    private func plainMask(class index: Int, run: Int) -> [UInt64] {
+        let characters = grammar.plainClasses[index]
+        let longest = trie.plainUpTo.count - 1
+        if characters == .all { return trie.plainUpTo[min(run, longest)] }
+        let key = Int64(index) << 32 | Int64(min(run, longest))
+        lock.lock()
+        if let mask = classMasks[key] { lock.unlock(); return mask }
+        lock.unlock()
+        let mask = trie.plainMask(characters, run: min(run, longest))
+        lock.lock()
+        if classMasks.count >= 128 { classMasks.removeAll(keepingCapacity: true) }
+        classMasks[key] = mask
+        lock.unlock()
+        return mask
+    }
+
     /// The mask without the cache (for benchmarks and tests).
     public func computeMask(_ matcher: GrammarMatcher) -> TokenMask {
         var words = [UInt64](repeating: 0, count: (trie.vocabularySize + 63) / 64)
@@ -65,21 +84,13 @@ public final class GrammarTokenMasker: @unchecked Sendable {
         // chain at once, and only the other tokens are walked; the rest walk the whole trie. The mask is the
         // union over configurations.
         var chained: [Configuration] = [], walked: [Configuration] = []
-        var longestRun: Int32 = -1
         for c in matcher.configurations {
             let run = grammar.plainRun[Int(c.state)]
-            if run >= 0 {
-                chained.append(c)
-                longestRun = max(longestRun, run)
-            } else {
-                walked.append(c)
-            }
-        }
-        if longestRun > 0 {
-            let plain = trie.plainUpTo[Int(min(Int(longestRun), trie.plainUpTo.count - 1))]
-            for i in words.indices { words[i] = plain[i] }
-            // (Each chained configuration accepts the plain tokens of at most its own run; their union is the
-            // longest run's.)
+            guard run >= 0 else { walked.append(c); continue }
+            chained.append(c)
+            guard run > 0 else { continue }
+            let plain = plainMask(class: Int(grammar.plainClass[Int(c.state)]), run: Int(run))
+            for i in words.indices { words[i] |= plain[i] }
         }
         var walker = Walker(grammar: grammar, arena: matcher.arena)
         if !chained.isEmpty {

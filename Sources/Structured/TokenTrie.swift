@@ -15,6 +15,13 @@ public final class TokenTrie: @unchecked Sendable {
     /// `plainUpTo[n]`: bit mask of the plain tokens of at most `n` characters (the last entry: all of them).
     let plainUpTo: [[UInt64]]
     let plainCount: Int
+    /// Every plain token: its id, character count, the ASCII characters it uses (bits) and whether it has
+    /// multi-byte ones — for the masks of narrower character classes (`plainMask`).
+    let plainIDs: [Int32]
+    let plainCharacters: [Int32]
+    let plainLow: [UInt64]
+    let plainHigh: [UInt64]
+    let plainNonASCII: [Bool]
 
     /// - Parameters:
     ///   - tokens: the bytes of every token id (index = id).
@@ -25,10 +32,20 @@ public final class TokenTrie: @unchecked Sendable {
         var byLength: [[Int]] = []
         var allIDs: [Int] = [], otherIDs: [Int] = []
         var plainCount = 0
+        var ids: [Int32] = [], counts: [Int32] = [], lows: [UInt64] = [], highs: [UInt64] = [], multi: [Bool] = []
         for (id, bytes) in tokens.enumerated() where !bytes.isEmpty && !excluded.contains(id) {
             allIDs.append(id)
             if TokenTrie.isPlain(bytes) {
                 let characters = bytes.reduce(0) { $0 + ($1 & 0xC0 == 0x80 ? 0 : 1) }
+                var low: UInt64 = 0, high: UInt64 = 0
+                for b in bytes where b < 0x80 {
+                    if b < 64 { low |= 1 << UInt64(b) } else { high |= 1 << UInt64(b - 64) }
+                }
+                ids.append(Int32(id))
+                counts.append(Int32(characters))
+                lows.append(low)
+                highs.append(high)
+                multi.append(bytes.contains { $0 >= 0x80 })
                 while byLength.count <= characters { byLength.append([]) }
                 byLength[characters].append(id)
                 plainCount += 1
@@ -45,8 +62,25 @@ public final class TokenTrie: @unchecked Sendable {
         if masks.isEmpty { masks.append(running) }
         plainUpTo = masks
         self.plainCount = plainCount
+        plainIDs = ids
+        plainCharacters = counts
+        plainLow = lows
+        plainHigh = highs
+        plainNonASCII = multi
         all = Trie(tokens: tokens, ids: allIDs)
         nonPlain = Trie(tokens: tokens, ids: otherIDs)
+    }
+
+    /// The plain tokens of at most `run` characters that stay within `characters`.
+    func plainMask(_ characters: PlainClass, run: Int) -> [UInt64] {
+        if characters == .all { return plainUpTo[min(run, plainUpTo.count - 1)] }
+        var words = [UInt64](repeating: 0, count: (vocabularySize + 63) / 64)
+        for i in plainIDs.indices where Int(plainCharacters[i]) <= run
+            && characters.contains(low: plainLow[i], high: plainHigh[i], usesNonASCII: plainNonASCII[i]) {
+            let id = Int(plainIDs[i])
+            words[id >> 6] |= 1 << UInt64(id & 63)
+        }
+        return words
     }
 
     /// Nodes in the trie of all tokens (for benchmarks).

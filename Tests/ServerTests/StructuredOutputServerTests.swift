@@ -193,3 +193,26 @@ final class StructuredOutputServerTests: XCTestCase {
         XCTAssertEqual(error["error"]?["param"], "logprobs")
     }
 }
+
+extension StructuredOutputServerTests {
+    /// A forced call of a tool that is not strict, whose schema uses a keyword the grammar lacks, still works
+    /// (free arguments); the same tool marked strict is a 400 naming it.
+    func testForcedCallOfAToolWithUnsupportedKeywordsKeepsFreeArguments() throws {
+        let parameters: JSONValue = ["type": "object", "properties": ["n": ["type": "integer", "minimum": 1]]]
+        let loose: JSONValue = [["type": "function", "function": ["name": "count", "parameters": parameters]]]
+        // Accepted (not a 400). With free arguments the tiny model may still write a call the parser cannot read
+        // (a 500 `tool_call_not_produced`, as before constrained calls); a call it returns has the declared name.
+        let body = chatBody("Give me a person as JSON.", [("tools", loose), ("tool_choice", "required"), ("temperature", 0),
+                                                           ("max_tokens", 60), ("chat_template_kwargs", ["enable_thinking": false])])
+        let (status, json) = try XCTUnwrap(harness).post("/v1/chat/completions", body)
+        XCTAssertTrue(status == 200 || json["error"]?["code"] == "tool_call_not_produced", "\(status) \(json)")
+        if status == 200 {
+            XCTAssertEqual(json["choices"]?[0]?["message"]?["tool_calls"]?[0]?["function"]?["name"], "count")
+        }
+        let strict: JSONValue = [["type": "function", "function": ["name": "count", "strict": true, "parameters": parameters]]]
+        let refused = try XCTUnwrap(harness).post("/v1/chat/completions",
+                                                  chatBody("x", [("tools", strict), ("tool_choice", "required")]))
+        XCTAssertEqual(refused.status, 400)
+        XCTAssertEqual(refused.json["error"]?["param"], "tools[0].function.parameters")
+    }
+}

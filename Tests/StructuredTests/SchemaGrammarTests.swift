@@ -93,6 +93,7 @@ final class SchemaGrammarTests: XCTestCase {
             (["type": "string", "pattern": "(?=a)"], "pattern", "#"),
             (["$ref": "https://example.com/s.json"], "$ref", "#"),
             (["$defs": ["a": ["$ref": "#/$defs/a"]], "$ref": "#/$defs/a"], "$ref", "#"),
+            (["type": "string", "pattern": "(a{1000}){1000}"], "pattern", "#"),
         ]
         for (schema, keyword, path) in cases {
             XCTAssertThrowsError(try JSONSchemaGrammar.compile(schema: schema), "\(schema)") { error in
@@ -100,6 +101,14 @@ final class SchemaGrammarTests: XCTestCase {
                 XCTAssertEqual(error.keyword, keyword, "\(schema)")
                 XCTAssertEqual(error.path, path, "\(schema)")
             }
+        }
+    }
+
+    func testDeepSchemasAreRefused() {
+        var schema: JSONValue = ["type": "integer"]
+        for _ in 0..<100 { schema = ["type": "array", "items": schema] }
+        XCTAssertThrowsError(try JSONSchemaGrammar.compile(schema: schema)) { error in
+            XCTAssertTrue("\(error)".contains("deeper"), "\(error)")
         }
     }
 

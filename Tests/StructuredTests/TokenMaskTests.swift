@@ -31,6 +31,9 @@ final class TokenMaskTests: XCTestCase {
         var list: [JSONValue] = (0..<30).map { _ in sampler.schema() }
         list.append(["type": "object"])
         list.append(["type": "string", "maxLength": 3])
+        list.append(["type": "string", "pattern": "^[a-c]{1,4}x\\d+$"])
+        list.append(["type": "string", "pattern": "[^a]b.é"])
+        list.append(["type": "string", "format": "email"])
         list.append(["$ref": "#/$defs/n", "$defs": ["n": ["type": "array", "items": ["$ref": "#/$defs/n"], "maxItems": 2]]])
         return list
     }
@@ -163,5 +166,8 @@ final class PlainRunTests: XCTestCase {
                        [Grammar.unboundedPlainRun])
         XCTAssertEqual(try runs(["type": "string", "maxLength": 5], after: "\"ab"), [3])
         XCTAssertTrue(try runs(["type": "integer"], after: "1").allSatisfy { $0 == -1 })
+        // A class chain: `[a-c]` three more times at most, then `x` (another class: the chain ends there).
+        XCTAssertEqual(try runs(["type": "string", "pattern": "^[a-c]{1,4}x$"], after: "\"a"), [-1])
+        XCTAssertEqual(try runs(["type": "string", "pattern": "^[a-c]+$"], after: "\"ab"), [Grammar.unboundedPlainRun])
     }
 }

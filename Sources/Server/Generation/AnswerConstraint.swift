@@ -70,8 +70,9 @@ final class StructuredOutputCompiler: @unchecked Sendable {
     }
 
     /// The grammar of the request's tool calls when some are constrained: every tool when a call is forced
-    /// (`forced`), else the tools marked `"strict": true`; nil when none is. A schema that cannot be compiled
-    /// is a 400 naming the tool.
+    /// (`forced`), else the tools marked `"strict": true`; nil when none is. A strict tool whose schema cannot be
+    /// compiled is a 400 naming it; a tool that is only forced then keeps free arguments (its name is still
+    /// constrained).
     func toolCallMasker(tools: [JSONValue], forced: Bool) throws -> GrammarTokenMasker? {
         // Token bytes only concatenate into the text with a byte-level decoder; without one calls stay free.
         guard tokenizer.decodesTokensToBytes else { return nil }
@@ -80,11 +81,18 @@ final class StructuredOutputCompiler: @unchecked Sendable {
             let function = tool["function"] ?? tool
             guard let name = function["name"]?.string else { continue }
             let strict = function["strict"]?.bool == true || tool["strict"]?.bool == true
-            let entry = JSONSchemaGrammar.Tool(name: name, parameters: function["parameters"], constrained: forced || strict)
+            var entry = JSONSchemaGrammar.Tool(name: name, parameters: function["parameters"], constrained: forced || strict)
             if entry.constrained {
                 do {
                     _ = try JSONSchemaGrammar.toolCall(tools: [entry])
                 } catch let error as SchemaError {
+                    // A strict tool must be enforced; a forced call of a tool that is not strict keeps free
+                    // arguments when its schema uses keywords the grammar does not support (as before issue 12).
+                    guard strict else {
+                        entry.constrained = false
+                        list.append(entry)
+                        continue
+                    }
                     let param = "tools[\(index)].function.parameters"
                     throw APIError(status: 400, message: "\(param): \(error.description)", param: param,
                                    code: "unsupported_schema")
