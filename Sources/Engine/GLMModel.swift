@@ -16,6 +16,8 @@ public final class GLMModel: @unchecked Sendable {
     public let tensorCount: Int
     /// How matrix products are computed (`--exact` or the fast default).
     public let numerics: NumericMode
+    /// How new KV caches store keys and values (`--kv-type`; default: `KVStorageType.default(for: numerics)`).
+    public var kvStorage: KVStorageType
     /// The third-party quantized layout the weights were repacked from (compressed-tensors, AWQ, GPTQ, MLX), if any.
     public let quantizationSummary: String?
     /// When the folder has no MTP layer because its format's converter drops it (MLX), why; else nil.
@@ -94,6 +96,7 @@ public final class GLMModel: @unchecked Sendable {
                  progress: ((LoadProgress) -> Void)?) throws {
         self.config = config
         self.numerics = numerics
+        self.kvStorage = .default(for: numerics)
         self.directory = directory
         self.checkpoint = checkpoint
         let hasMTP = config.numNextnPredictLayers > 0
@@ -112,8 +115,8 @@ public final class GLMModel: @unchecked Sendable {
 
     /// A KV cache for up to `capacity` positions (clamped to `1 ... max_position_embeddings`).
     public func makeCache(capacity: Int) -> KVCache {
-        KVCache(layers: config.numHiddenLayers, width: config.numKeyValueHeads * config.headDim,
-                capacity: min(max(capacity, 1), config.maxPositionEmbeddings))
+        KVCache(layers: config.numHiddenLayers, heads: config.numKeyValueHeads, headDim: config.headDim,
+                capacity: min(max(capacity, 1), config.maxPositionEmbeddings), storage: kvStorage)
     }
 
     /// Runs `tokens` at positions `cache.count ..< cache.count + tokens.count`, appends their K/V to `cache` and
@@ -200,8 +203,8 @@ public final class GLMModel: @unchecked Sendable {
 
     /// A one-layer KV cache for the MTP layer.
     public func makeMTPCache(capacity: Int) -> KVCache {
-        KVCache(layers: 1, width: config.numKeyValueHeads * config.headDim,
-                capacity: min(max(capacity, 1), config.maxPositionEmbeddings), isMTP: true)
+        KVCache(layers: 1, heads: config.numKeyValueHeads, headDim: config.headDim,
+                capacity: min(max(capacity, 1), config.maxPositionEmbeddings), storage: kvStorage, isMTP: true)
     }
 
     /// Runs the MTP layer (model-spec §4.4) on rows `i = 0 ..< tokens.count` at positions `cache.count + i` of the
