@@ -1,5 +1,6 @@
 // Element conversions shared by the kernels: BF16, F16 and F8_E4M3 to f32, all exact.
 #include "convert.h"
+#include "affine.h"
 #include <math.h>
 
 float ck_f16_to_f32(uint16_t h) {
@@ -44,7 +45,17 @@ float ck_scale_at(const ck_matrix *w, int64_t r, int64_t c) {
     }
 }
 
+int64_t ck_row_bytes(const ck_matrix *w) {
+    switch (w->dtype) {
+    case CK_F32: return w->cols * 4;
+    case CK_BF16: case CK_F16: return w->cols * 2;
+    case CK_AFFINE4: case CK_AFFINE8: return ck_affine_row_bytes(w);
+    default: return w->cols;
+    }
+}
+
 void ck_convert_rows(const ck_matrix *w, int64_t r0, int64_t r1, float *out) {
+    if (w->dtype == CK_AFFINE4 || w->dtype == CK_AFFINE8) { ck_affine_convert_rows(w, r0, r1, out); return; }
     int64_t cols = w->cols;
     for (int64_t r = r0; r < r1; r++) {
         float *o = out + (r - r0) * cols;

@@ -18,6 +18,10 @@ public final class GLMModel: @unchecked Sendable {
     public let numerics: NumericMode
     /// How new KV caches store keys and values (`--kv-type`; default: `KVStorageType.default(for: numerics)`).
     public var kvStorage: KVStorageType
+    /// The third-party quantized layout the weights were repacked from (compressed-tensors, AWQ, GPTQ, MLX), if any.
+    public let quantizationSummary: String?
+    /// When the folder has no MTP layer because its format's converter drops it (MLX), why; else nil.
+    public let missingMTPReason: String?
 
     /// Threads of the engine's pool (the first `load` in a process fixes the count).
     public var threads: Int { Self.poolThreads }
@@ -97,10 +101,14 @@ public final class GLMModel: @unchecked Sendable {
         self.checkpoint = checkpoint
         let hasMTP = config.numNextnPredictLayers > 0
             && checkpoint.tensorNames.contains { $0.hasPrefix("model.layers.\(config.numHiddenLayers).") }
+        let quantization = try QuantizedFormatDetection.detect(directory: directory)
         let loader = WeightLoader(checkpoint: checkpoint,
                                   tensorsTotal: Self.expectedTensorCount(config, checkpoint: checkpoint, mtp: hasMTP),
-                                  numerics: numerics, progress: progress)
+                                  numerics: numerics, quantization: quantization, progress: progress)
         model = try Self.build(config, loader: loader, mtp: hasMTP)
+        try quantization?.finish(file: directory.lastPathComponent + "/config.json", tensorNames: checkpoint.tensorNames)
+        quantizationSummary = quantization?.summary
+        missingMTPReason = hasMTP ? nil : quantization?.missingMTPReason
         bytesByDType = loader.bytesByDType
         tensorCount = loader.tensorsLoaded
     }

@@ -23,21 +23,28 @@ final class WeightLoader {
     /// Bytes per dtype name of everything loaded.
     private(set) var bytesByDType: [String: Int] = [:]
 
-    init(checkpoint: Checkpoint, tensorsTotal: Int, numerics: NumericMode, progress: ((LoadProgress) -> Void)?) {
+    /// A third-party quantized layout (compressed-tensors, AWQ, GPTQ, MLX) detected from config.json, if any.
+    let quantization: (any QuantizedWeightFormat)?
+    /// Reused by the quantized-format parsers (`codeScratch`).
+    let scratch = ScratchBytes()
+
+    init(checkpoint: Checkpoint, tensorsTotal: Int, numerics: NumericMode, quantization: (any QuantizedWeightFormat)? = nil,
+         progress: ((LoadProgress) -> Void)?) {
         self.checkpoint = checkpoint
         self.numerics = numerics
+        self.quantization = quantization
         self.tensorsTotal = tensorsTotal
         self.progress = progress
     }
 
     /// Where the checkpoint lists its tensors: the index, or the single file (named with the model folder).
-    private var listing: String {
+    var listing: String {
         let index = checkpoint.directory.appendingPathComponent("model.safetensors.index.json")
         let name = FileManager.default.fileExists(atPath: index.path) ? index.lastPathComponent : "model.safetensors"
         return checkpoint.directory.lastPathComponent + "/" + name
     }
 
-    private func view(_ name: String) throws -> TensorView {
+    func view(_ name: String) throws -> TensorView {
         guard checkpoint.contains(name) else { throw EngineError.missingTensor(file: listing, tensor: name) }
         do { return try checkpoint.tensor(named: name) } catch let error as SafeTensorsError {
             throw EngineError.checkpoint(error.description)
@@ -54,8 +61,27 @@ final class WeightLoader {
 
     func has(_ name: String) -> Bool { checkpoint.contains(name) }
 
+    /// Counts a matrix repacked from several stored tensors as one loaded tensor of `bytes` bytes.
+    func record(_ dtypeName: String, bytes: Int) {
+        tensorsLoaded += 1
+        bytesLoaded += bytes
+        bytesByDType[dtypeName, default: 0] += bytes
+        progress?(LoadProgress(tensorsLoaded: tensorsLoaded, tensorsTotal: tensorsTotal,
+                               bytesLoaded: bytesLoaded, bytesTotal: checkpoint.totalBytes))
+    }
+
     /// A `[rows, cols]` weight matrix, F32 / BF16 / F16 or F8_E4M3 with its `weight_scale`.
     func matrix(_ name: String, rows: Int, cols: Int) throws -> WeightMatrix {
+        if let quantization, name.hasSuffix(".weight"),
+           var matrix = try quantization.matrix(module: String(name.dropLast(".weight".count)), rows: rows, cols: cols, loader: self) {
+            matrix.numerics = numerics
+            return matrix
+        }
+        return try plainMatrix(name, rows: rows, cols: cols)
+    }
+
+    /// A weight stored as F32 / BF16 / F16, or F8_E4M3 with its scale, read in place.
+    func plainMatrix(_ name: String, rows: Int, cols: Int) throws -> WeightMatrix {
         let v = try view(name)
         guard v.shape == [rows, cols] else {
             throw EngineError.badTensor(file: v.file, tensor: name, problem: "shape \(v.shape), expected [\(rows), \(cols)] from config.json")

@@ -22,6 +22,8 @@ struct WeightMatrix {
     fileprivate(set) var raw: ck_matrix
     /// Keeps the FP8 scales alive while `raw.scale` points at them.
     private let scales: FloatStorage?
+    /// Keeps repacked group-affine codes, (scale, bias) pairs and the column order alive (CK_AFFINE*).
+    private let affine: AffineStorage?
 
     init(name: String, rows: Int, cols: Int, dtype: ck_dtype, data: UnsafeRawPointer,
          scales: FloatStorage? = nil, scaleKind: ck_scale_kind = CK_SCALE_NONE, numerics: NumericMode = .exact) {
@@ -30,9 +32,24 @@ struct WeightMatrix {
         self.cols = cols
         self.dtype = dtype
         self.scales = scales
+        self.affine = nil
         raw = ck_matrix(data: data, scale: scales.map { UnsafePointer($0.pointer) }, rows: Int64(rows),
                         cols: Int64(cols), dtype: Int32(dtype.rawValue), scale_kind: Int32(scaleKind.rawValue),
-                        exact: numerics == .exact ? 1 : 0)
+                        exact: numerics == .exact ? 1 : 0, group: 0, perm: nil)
+    }
+
+    /// A group-affine integer matrix (CK_AFFINE4 / CK_AFFINE8, Sources/CKernels/affine.h) owning its repacked data.
+    init(name: String, affine storage: AffineStorage, numerics: NumericMode = .exact) {
+        self.name = name
+        rows = storage.rows
+        cols = storage.cols
+        dtype = storage.bits == 4 ? CK_AFFINE4 : CK_AFFINE8
+        scales = nil
+        affine = storage
+        raw = ck_matrix(data: UnsafeRawPointer(storage.codes), scale: UnsafePointer(storage.groups),
+                        rows: Int64(rows), cols: Int64(cols), dtype: Int32(dtype.rawValue),
+                        scale_kind: Int32(CK_SCALE_NONE.rawValue), exact: numerics == .exact ? 1 : 0,
+                        group: Int32(storage.groupSize), perm: storage.permutation.map { UnsafePointer($0) })
     }
 
     /// How products with this matrix are computed.
@@ -41,8 +58,13 @@ struct WeightMatrix {
         set { raw.exact = newValue == .exact ? 1 : 0 }
     }
 
-    /// Bytes of weight data (without scales).
-    var byteCount: Int { rows * cols * Self.elementSize(dtype) }
+    /// Bytes of weight data (without FP8 scales; with the (scale, bias) pairs of group-affine matrices).
+    var byteCount: Int {
+        switch dtype {
+        case CK_AFFINE4, CK_AFFINE8: return affine?.byteCount ?? 0    // codes + (scale, bias) pairs: all streamed
+        default: return rows * cols * Self.elementSize(dtype)
+        }
+    }
 
     static func elementSize(_ dtype: ck_dtype) -> Int {
         switch dtype {
