@@ -70,7 +70,16 @@ int ck_affine_has_vnni(void);
 void ck_affine_rows_vnni(const ck_matrix *w, const ck_affine_input *in, int64_t T, float *y, int64_t ldy,
                          int64_t r0, int64_t r1);
 #endif
-/// Entry used by ck_linear_rows for CK_AFFINE*: prepares the input and picks the ISA.
+/// Bytes of scratch `ck_affine_prepare` needs for T tokens of this matrix's input.
+size_t ck_affine_prepared_bytes(const ck_matrix *w, int64_t T);
+/// Prepares T tokens of input once per product (gathered through perm, rounded to the int8 grid in fast mode,
+/// Σx per group) into `memory` (ck_affine_prepared_bytes of it, 64-byte aligned); ck_linear_many does this on
+/// the submitting thread so that the pool's chunks only stream codes.
+void ck_affine_prepare(const ck_matrix *w, const float *x, int64_t ldx, int64_t T, void *memory, ck_affine_input *in);
+/// Rows [r0, r1) with a prepared input, on the best routine of this CPU.
+void ck_affine_run(const ck_matrix *w, const ck_affine_input *in, int64_t T, float *y, int64_t ldy, int64_t r0,
+                   int64_t r1);
+/// Entry used by ck_linear_rows for CK_AFFINE* (one chunk on its own): prepares the input and runs the rows.
 void ck_affine_linear_rows(const ck_matrix *w, const float *x, int64_t ldx, int64_t T, float *y, int64_t ldy,
                            int64_t r0, int64_t r1);
 /// Dequantises rows [r0, r1) to f32 in code-column order permuted back to input order.

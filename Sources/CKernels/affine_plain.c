@@ -25,11 +25,6 @@ void ck_affine_rows_plain(const ck_matrix *w, const ck_affine_input *in, int64_t
     }
 }
 
-static __thread float *gather_buffer = NULL, *sum_buffer = NULL, *scale_buffer = NULL;
-static __thread size_t gather_capacity = 0, sum_capacity = 0, scale_capacity = 0;
-static __thread int8_t *quant_buffer = NULL, *row_buffer = NULL;
-static __thread size_t quant_capacity = 0, row_capacity = 0;
-
 static void *grow(void **buffer, size_t *capacity, size_t need) {
     if (need > *capacity) {
         free(*buffer);
@@ -40,28 +35,45 @@ static void *grow(void **buffer, size_t *capacity, size_t need) {
     return *buffer;
 }
 
-void ck_affine_linear_rows(const ck_matrix *w, const float *x, int64_t ldx, int64_t T, float *y, int64_t ldy,
-                           int64_t r0, int64_t r1) {
+static int uses_vnni(const ck_matrix *w) {
+#if defined(__x86_64__)
+    return !w->exact && ck_isa() >= 2 && ck_affine_has_vnni() && w->group % 64 == 0;
+#else
+    (void)w;
+    return 0;
+#endif
+}
+
+static size_t aligned64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+size_t ck_affine_prepared_bytes(const ck_matrix *w, int64_t T) {
+    int64_t cols = w->cols, groups = cols / w->group;
+    size_t bytes = aligned64((size_t)(T * groups) * sizeof(float));                            // Σx
+    if (w->perm || !w->exact) bytes += aligned64((size_t)(T * cols) * sizeof(float));          // gathered x
+    if (!w->exact) bytes += aligned64((size_t)(T * groups) * sizeof(float));                   // dx
+    if (uses_vnni(w)) bytes += aligned64((size_t)(T * cols)) + aligned64((size_t)cols);        // xq, one row
+    return bytes;
+}
+
+void ck_affine_prepare(const ck_matrix *w, const float *x, int64_t ldx, int64_t T, void *memory, ck_affine_input *out) {
     int64_t cols = w->cols, group = w->group, groups = cols / group;
+    unsigned char *next = memory;
+    #define TAKE(bytes) (next += aligned64(bytes), (void *)(next - aligned64(bytes)))
     ck_affine_input in = {x, ldx, NULL, NULL, NULL};
     if (w->perm || !w->exact) {
-        float *g = grow((void **)&gather_buffer, &gather_capacity, (size_t)(T * cols) * sizeof(float));
+        float *g = TAKE((size_t)(T * cols) * sizeof(float));
         for (int64_t t = 0; t < T; t++)
             for (int64_t c = 0; c < cols; c++) g[t * cols + c] = x[t * ldx + (w->perm ? w->perm[c] : c)];
         in.x = g;
         in.ldx = cols;
     }
-#if defined(__x86_64__)
-    int vnni = !w->exact && ck_isa() >= 2 && ck_affine_has_vnni() && group % 64 == 0;
-#else
-    int vnni = 0;
-#endif
+    int vnni = uses_vnni(w);
     if (!w->exact) {
         // Fast mode: round every (token, group) block of activations to int8, x ≈ dx · xq.
         float *gx = (float *)in.x;
-        float *dx = grow((void **)&scale_buffer, &scale_capacity, (size_t)(T * groups) * sizeof(float));
-        int8_t *xq = vnni ? grow((void **)&quant_buffer, &quant_capacity, (size_t)(T * cols)) : NULL;
-        int8_t *row8 = xq ? grow((void **)&row_buffer, &row_capacity, (size_t)cols) : NULL;
+        float *dx = TAKE((size_t)(T * groups) * sizeof(float));
+        int8_t *xq = vnni ? TAKE((size_t)(T * cols)) : NULL;
+        int8_t *row8 = vnni ? TAKE((size_t)cols) : NULL;
         for (int64_t t = 0; t < T; t++) {
             float *xt = gx + t * cols;
             for (int64_t b = 0; b < groups; b++) {
@@ -78,21 +90,21 @@ void ck_affine_linear_rows(const ck_matrix *w, const float *x, int64_t ldx, int6
                 }
             }
             if (xq) {
-                int8_t *out = xq + t * cols;
-                if (w->dtype == CK_AFFINE8) memcpy(out, row8, (size_t)cols);
+                int8_t *o = xq + t * cols;
+                if (w->dtype == CK_AFFINE8) memcpy(o, row8, (size_t)cols);
                 else
                     for (int64_t u = 0; u < cols; u += 64) {   // the 4-bit layout of affine.h, 16 bytes at a time
-                        memcpy(out + u, row8 + u, 16);
-                        memcpy(out + u + 16, row8 + u + 32, 16);
-                        memcpy(out + u + 32, row8 + u + 16, 16);
-                        memcpy(out + u + 48, row8 + u + 48, 16);
+                        memcpy(o + u, row8 + u, 16);
+                        memcpy(o + u + 16, row8 + u + 32, 16);
+                        memcpy(o + u + 32, row8 + u + 16, 16);
+                        memcpy(o + u + 48, row8 + u + 48, 16);
                     }
             }
         }
         in.xq = xq;
         in.dx = dx;
     }
-    float *s = grow((void **)&sum_buffer, &sum_capacity, (size_t)(T * groups) * sizeof(float));
+    float *s = TAKE((size_t)(T * groups) * sizeof(float));
     for (int64_t t = 0; t < T; t++)
         for (int64_t g = 0; g < groups; g++) {
             float sum = 0.0f;
@@ -100,13 +112,30 @@ void ck_affine_linear_rows(const ck_matrix *w, const float *x, int64_t ldx, int6
             s[t * groups + g] = sum;
         }
     in.xsum = s;
+    #undef TAKE
+    *out = in;
+}
+
+void ck_affine_run(const ck_matrix *w, const ck_affine_input *in, int64_t T, float *y, int64_t ldy, int64_t r0,
+                   int64_t r1) {
 #if defined(__x86_64__)
-    if (vnni) { ck_affine_rows_vnni(w, &in, T, y, ldy, r0, r1); return; }
+    if (in->xq) { ck_affine_rows_vnni(w, in, T, y, ldy, r0, r1); return; }
     int isa = ck_isa();
-    if (isa >= 2) { ck_affine_rows_avx512(w, &in, T, y, ldy, r0, r1); return; }   // level 3 adds nothing here
-    if (isa == 1) { ck_affine_rows_avx2(w, &in, T, y, ldy, r0, r1); return; }
+    if (isa >= 2) { ck_affine_rows_avx512(w, in, T, y, ldy, r0, r1); return; }   // level 3 adds nothing here
+    if (isa == 1) { ck_affine_rows_avx2(w, in, T, y, ldy, r0, r1); return; }
 #endif
-    ck_affine_rows_plain(w, &in, T, y, ldy, r0, r1);
+    ck_affine_rows_plain(w, in, T, y, ldy, r0, r1);
+}
+
+static __thread void *prepared_buffer = NULL;
+static __thread size_t prepared_capacity = 0;
+
+void ck_affine_linear_rows(const ck_matrix *w, const float *x, int64_t ldx, int64_t T, float *y, int64_t ldy,
+                           int64_t r0, int64_t r1) {
+    void *memory = grow(&prepared_buffer, &prepared_capacity, ck_affine_prepared_bytes(w, T));
+    ck_affine_input in;
+    ck_affine_prepare(w, x, ldx, T, memory, &in);
+    ck_affine_run(w, &in, T, y, ldy, r0, r1);
 }
 
 void ck_affine_convert_rows(const ck_matrix *w, int64_t r0, int64_t r1, float *out) {

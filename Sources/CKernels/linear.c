@@ -98,6 +98,8 @@ typedef struct {
     const uint32_t *panels;    // 32-token panels for the GEMM (AVX512_BF16), kpairs BF16 pairs per token
     int64_t kpairs;
     const float *xr;           // activations rounded to BF16, as f32 [T][cols] (CPUs without BF16 dot products)
+    void *affine_memory;       // CK_AFFINE* streaming products: scratch of `affine`, filled once per product
+    ck_affine_input affine;
 } prepared_input;
 
 typedef struct {
@@ -166,7 +168,9 @@ static void run_chunk(void *ctx, int64_t index, int thread) {
     else if (in && in->xb) ck_rows_bf16dot(t->w, in->xb, in->ldb, t->T, t->y, t->ldy, c->r0, c->r1);
     else
 #endif
-    if (in && in->xr) {
+    if (in && in->affine_memory) {
+        ck_affine_run(t->w, &in->affine, t->T, t->y, t->ldy, c->r0, c->r1);
+    } else if (in && in->xr) {
         ck_linear_task rounded = *t;
         rounded.x = in->xr;
         rounded.ldx = t->w->cols;
@@ -198,8 +202,17 @@ static int64_t rows_per_chunk(const ck_linear_task *t, int64_t total_bytes, int 
 static __thread unsigned char *arena = NULL;
 static __thread size_t arena_capacity = 0;
 
+static int is_affine(const ck_matrix *w) { return w->dtype == CK_AFFINE4 || w->dtype == CK_AFFINE8; }
+
+/// Group-affine streaming products (both modes): their input is prepared once per product, not per chunk.
+static int uses_affine_input(const ck_linear_task *t) {
+    return is_affine(t->w) && t->T < GEMM_MIN_TOKENS && !uses_fast_gemm(t);
+}
+
 static size_t prepared_bytes(const ck_linear_task *t) {
-    if (t->T <= 0 || !(uses_fast_path(t->w) || uses_fast_gemm(t))) return 0;
+    if (t->T <= 0) return 0;
+    if (uses_affine_input(t)) return (ck_affine_prepared_bytes(t->w, t->T) + 63) & ~(size_t)63;
+    if (!(uses_fast_path(t->w) || uses_fast_gemm(t))) return 0;
     int64_t cols = t->w->cols;
     if (ck_isa() >= 3) {
         int64_t ldb = (cols + 31) & ~(int64_t)31;
@@ -211,6 +224,10 @@ static size_t prepared_bytes(const ck_linear_task *t) {
 }
 
 static void fill_input(const ck_linear_task *t, prepared_input *in) {
+    if (in->affine_memory) {
+        ck_affine_prepare(t->w, t->x, t->ldx, t->T, in->affine_memory, &in->affine);
+        return;
+    }
 #if defined(__x86_64__)
     if (in->xb) {
         ck_round_bf16_avx512(t->x, t->ldx, t->T, t->w->cols, (uint16_t *)in->xb, in->ldb);
@@ -267,7 +284,10 @@ static prepared_input *prepare_inputs(const ck_linear_task *tasks, int64_t count
         for (int64_t j = 0; bytes > 0 && j < i; j++) {
             const ck_linear_task *o = &tasks[j];
             if (o->x == t->x && o->ldx == t->ldx && o->T == t->T && o->w->cols == t->w->cols
-                && prepared_bytes(o) == bytes && uses_fast_gemm(o) == uses_fast_gemm(t)) {
+                && prepared_bytes(o) == bytes && uses_fast_gemm(o) == uses_fast_gemm(t)
+                && uses_affine_input(o) == uses_affine_input(t)
+                && (!uses_affine_input(t) || (o->w->dtype == t->w->dtype && o->w->group == t->w->group
+                                              && o->w->perm == t->w->perm && o->w->exact == t->w->exact))) {
                 in = inputs[j];
                 shared = 1;
                 break;
@@ -275,6 +295,9 @@ static prepared_input *prepare_inputs(const ck_linear_task *tasks, int64_t count
         }
         if (bytes > 0 && !shared) {
             int64_t cols = t->w->cols;
+            if (uses_affine_input(t)) {
+                in.affine_memory = next;
+            } else
 #if defined(__x86_64__)
             if (ck_isa() >= 3) {
                 in.ldb = (cols + 31) & ~(int64_t)31;
@@ -297,6 +320,12 @@ static prepared_input *prepare_inputs(const ck_linear_task *tasks, int64_t count
         ck_parallel_for(owner_count, fill_chunk, &job);
     } else {
         for (int64_t k = 0; k < owner_count; k++) fill_chunk(&job, k, 0);
+    }
+    // Group-affine inputs are described by the fill itself: tasks sharing an owner's scratch copy its result.
+    for (int64_t i = 0; i < count; i++) {
+        if (!inputs[i].affine_memory || inputs[i].affine.xsum) continue;
+        for (int64_t j = 0; j < i; j++)
+            if (inputs[j].affine_memory == inputs[i].affine_memory) { inputs[i].affine = inputs[j].affine; break; }
     }
     return inputs;
 }
