@@ -1,5 +1,6 @@
 // Element conversions shared by the kernels: BF16, F16 and F8_E4M3 to f32, all exact.
 #include "convert.h"
+#include "quant_kernels.h"
 #include <math.h>
 
 float ck_f16_to_f32(uint16_t h) {
@@ -45,6 +46,7 @@ float ck_scale_at(const ck_matrix *w, int64_t r, int64_t c) {
 }
 
 void ck_convert_rows(const ck_matrix *w, int64_t r0, int64_t r1, float *out) {
+    if (CK_IS_QUANT(w->dtype)) { ck_dequantize_rows(w, r0, r1, out); return; }
     int64_t cols = w->cols;
     for (int64_t r = r0; r < r1; r++) {
         float *o = out + (r - r0) * cols;

@@ -6,6 +6,7 @@
 // rows are processed per pass. Matrix path (many tokens): a tile of rows is converted to f32 and handed to
 // OpenBLAS sgemm (Debian's OpenBLAS has no BF16 GEMM); each tile is one pool chunk, OpenBLAS runs one thread.
 #include "rows.h"
+#include "quant_kernels.h"
 #include <stdlib.h>
 
 #define GEMM_MIN_TOKENS 16
@@ -37,6 +38,7 @@ int ck_set_isa(int level) {
 
 void ck_linear_rows(const ck_matrix *w, const float *x, int64_t ldx, int64_t T, float *y, int64_t ldy,
                     int64_t r0, int64_t r1) {
+    if (CK_IS_QUANT(w->dtype)) { ck_quant_linear_rows(w, x, ldx, T, y, ldy, r0, r1); return; }
 #if defined(__x86_64__)
     int isa = ck_isa();
     if (w->dtype == CK_F8E4M3) {
@@ -83,6 +85,7 @@ typedef struct { int32_t task; int64_t r0, r1; } linear_chunk;
 typedef struct {
     const ck_linear_task *tasks;
     const linear_chunk *chunks;
+    const ck_qact *acts;     // per task: activations quantised once for the fast path of CK_Q8/CK_Q4 weights
 } linear_job;
 
 static __thread float *tile_buffer = NULL;
@@ -106,7 +109,7 @@ static void gemm_tile(const ck_linear_task *t, int64_t r0, int64_t r1) {
             }
         }
 #if defined(__x86_64__)
-        if (ck_isa() == 2) ck_convert_rows_avx512(w, r0, r1, tile_buffer);
+        if (ck_isa() == 2 && !CK_IS_QUANT(w->dtype)) ck_convert_rows_avx512(w, r0, r1, tile_buffer);
         else
 #endif
         ck_convert_rows(w, r0, r1, tile_buffer);
@@ -122,6 +125,7 @@ static void run_chunk(void *ctx, int64_t index, int thread) {
     const linear_chunk *c = &job->chunks[index];
     const ck_linear_task *t = &job->tasks[c->task];
     if (t->T >= GEMM_MIN_TOKENS) gemm_tile(t, c->r0, c->r1);
+    else if (job->acts && job->acts[c->task].T > 0) ck_qrows(t->w, &job->acts[c->task], t->y, t->ldy, c->r0, c->r1);
     else ck_linear_rows(t->w, t->x, t->ldx, t->T, t->y, t->ldy, c->r0, c->r1);
     if (t->bias) {
         for (int64_t tok = 0; tok < t->T; tok++)
@@ -129,16 +133,62 @@ static void run_chunk(void *ctx, int64_t index, int thread) {
     }
 }
 
+/// Bytes of one weight row as stored.
+static int64_t row_bytes_of(const ck_matrix *w) {
+    if (CK_IS_QUANT(w->dtype)) return ck_quant_row_bytes(w->dtype, w->cols);
+    return w->cols * (w->dtype == CK_F32 ? 4 : w->dtype == CK_F8E4M3 ? 1 : 2);
+}
+
 /// Rows per chunk: GEMM tiles for many tokens; for few tokens about `target` chunks over all tasks, never
 /// tiny ones (a chunk should stream at least ~64 KiB of weights).
 static int64_t rows_per_chunk(const ck_linear_task *t, int64_t total_bytes, int threads) {
     if (t->T >= GEMM_MIN_TOKENS) return GEMM_TILE_ROWS;
-    int64_t row_bytes = t->w->cols * (t->w->dtype == CK_F32 ? 4 : t->w->dtype == CK_F8E4M3 ? 1 : 2);
+    int64_t row_bytes = row_bytes_of(t->w);
     if (row_bytes < 1) row_bytes = 1;
     int64_t chunk_bytes = total_bytes / ((int64_t)threads * 6);
     if (chunk_bytes < 65536) chunk_bytes = 65536;
     int64_t rows = (chunk_bytes / row_bytes + 3) & ~(int64_t)3;
     return rows < 4 ? 4 : rows;
+}
+
+static __thread ck_qact *act_list = NULL;
+static __thread int64_t act_list_capacity = 0;
+static __thread void *act_memory = NULL;
+static __thread size_t act_memory_capacity = 0;
+
+/// Quantises the activations of every fast-path CK_Q8/CK_Q4 streaming task once, before the rows are split
+/// into chunks (entries of other tasks have T = 0). NULL when there are none, or when out of memory (the chunks
+/// then quantise for themselves through ck_linear_rows).
+static const ck_qact *quantized_activations(const ck_linear_task *tasks, int64_t count) {
+    size_t need = 0;
+    for (int64_t i = 0; i < count; i++) {
+        const ck_linear_task *t = &tasks[i];
+        if (CK_IS_QUANT(t->w->dtype) && !t->w->exact && t->T > 0 && t->T < GEMM_MIN_TOKENS)
+            need += (ck_qact_bytes(t->w->cols, t->T) + 63) & ~(size_t)63;
+    }
+    if (need == 0) return NULL;
+    if (count > act_list_capacity) {
+        free(act_list);
+        act_list = malloc((size_t)count * sizeof(ck_qact));
+        act_list_capacity = act_list ? count : 0;
+        if (!act_list) return NULL;
+    }
+    if (need > act_memory_capacity) {
+        free(act_memory);
+        act_memory = aligned_alloc(64, need);
+        act_memory_capacity = act_memory ? need : 0;
+        if (!act_memory) return NULL;
+    }
+    uint8_t *mem = act_memory;
+    for (int64_t i = 0; i < count; i++) {
+        const ck_linear_task *t = &tasks[i];
+        act_list[i].T = 0;
+        if (CK_IS_QUANT(t->w->dtype) && !t->w->exact && t->T > 0 && t->T < GEMM_MIN_TOKENS) {
+            ck_qact_prepare(t->w->dtype, t->x, t->ldx, t->T, t->w->cols, mem, &act_list[i]);
+            mem += (ck_qact_bytes(t->w->cols, t->T) + 63) & ~(size_t)63;
+        }
+    }
+    return act_list;
 }
 
 void ck_linear_many(const ck_linear_task *tasks, int64_t count) {
@@ -147,7 +197,7 @@ void ck_linear_many(const ck_linear_task *tasks, int64_t count) {
     for (int64_t i = 0; i < count; i++) {
         const ck_matrix *w = tasks[i].w;
         if (tasks[i].T <= 0) continue;
-        total_bytes += w->rows * w->cols * (w->dtype == CK_F32 ? 4 : w->dtype == CK_F8E4M3 ? 1 : 2);
+        total_bytes += w->rows * row_bytes_of(w);
     }
     for (int64_t i = 0; i < count; i++) {
         if (tasks[i].T <= 0) continue;
@@ -160,7 +210,7 @@ void ck_linear_many(const ck_linear_task *tasks, int64_t count) {
     if (!chunks) {  // out of memory: run everything on this thread
         for (int64_t i = 0; i < count; i++) {
             linear_chunk one = {(int32_t)i, 0, tasks[i].w->rows};
-            linear_job job = {tasks, &one};
+            linear_job job = {tasks, &one, NULL};
             if (tasks[i].T > 0) run_chunk(&job, 0, 0);
         }
         return;
@@ -172,7 +222,7 @@ void ck_linear_many(const ck_linear_task *tasks, int64_t count) {
         for (int64_t r = 0; r < tasks[i].w->rows; r += per)
             chunks[n++] = (linear_chunk){(int32_t)i, r, r + per < tasks[i].w->rows ? r + per : tasks[i].w->rows};
     }
-    linear_job job = {tasks, chunks};
+    linear_job job = {tasks, chunks, quantized_activations(tasks, count)};
     ck_parallel_for(n, run_chunk, &job);
     if (chunks != small) free(chunks);
 }

@@ -16,6 +16,19 @@ public final class GLMModel: @unchecked Sendable {
     public let tensorCount: Int
     /// How matrix products are computed (`--exact` or the fast default).
     public let numerics: NumericMode
+    /// The GLMServe quantisation in use (`--quantize` at load, or a folder written by `glmserve quantize`).
+    public let quantization: QuantizationType?
+    /// Values of every tensor the engine loaded (weights, norms, biases).
+    public let parameterCount: Int
+
+    /// Bits per weight over every tensor loaded (16 for a BF16 checkpoint, ≈ 8.5 for `q8`).
+    public var bitsPerWeight: Double { parameterCount > 0 ? Double(weightBytes) * 8 / Double(parameterCount) : 0 }
+
+    /// The weights' format for logs and `/v1/models`: e.g. "q4 (GLMServe blocks v1)" or "BF16".
+    public var weightFormat: String {
+        if let quantization { return "\(quantization.rawValue) (GLMServe blocks v\(QuantizationFormat.version))" }
+        return bytesByDType.max { $0.value < $1.value }?.key ?? "none"
+    }
 
     /// Threads of the engine's pool (the first `load` in a process fixes the count).
     public var threads: Int { Self.poolThreads }
@@ -40,9 +53,14 @@ public final class GLMModel: @unchecked Sendable {
     /// several nodes, else nothing) places the weights and pins the pool; it implies `populate` (see docs/NUMA.md).
     /// `numerics` picks the fast products (default) or f32-exact ones (`NumericMode`).
     public static func load(from directory: URL, threads: Int? = nil, populate: Bool = false, numa: NUMAPolicy? = nil,
-                            numerics: NumericMode = .fast,
+                            numerics: NumericMode = .fast, quantize: QuantizationType? = nil,
                             progress: ((LoadProgress) -> Void)? = nil) throws -> GLMModel {
         let config = try ModelConfig.load(from: directory)
+        let stored = try storedQuantization(config)
+        if let quantize, let stored {
+            throw EngineError.invalidArgument("\(directory.lastPathComponent) is already quantised (\(stored.rawValue), "
+                + "written by glmserve quantize); --quantize \(quantize.rawValue) applies to BF16/F16/F32/FP8 checkpoints only")
+        }
         let placement = try NUMAPlacement.prepare(numa, threads: threads)
         let checkpoint: Checkpoint
         do {
@@ -56,23 +74,46 @@ public final class GLMModel: @unchecked Sendable {
         placement?.log()
         openblas_set_num_threads(1)     // the pool drives the cores; each GEMM tile runs single-threaded
         return try GLMModel(config: config, directory: directory, checkpoint: checkpoint, numerics: numerics,
-                            progress: progress)
+                            quantize: quantize, stored: stored, progress: progress)
+    }
+
+    /// The quantisation of a folder written by `glmserve quantize` (nil for other checkpoints); refuses a format
+    /// version or type this build does not read.
+    static func storedQuantization(_ config: ModelConfig) throws -> QuantizationType? {
+        guard config.quantMethod == QuantizationFormat.method else { return nil }
+        guard config.quantVersion == QuantizationFormat.version else {
+            throw EngineError.invalidConfig(file: "config.json", problem: "quantization_config.version "
+                + "\(config.quantVersion.map(String.init) ?? "(missing)") of the glmserve format is not supported "
+                + "(this build reads version \(QuantizationFormat.version))")
+        }
+        guard let name = config.quantType, let type = QuantizationType(rawValue: name) else {
+            throw EngineError.invalidConfig(file: "config.json", problem: "quantization_config.type "
+                + "'\(config.quantType ?? "(missing)")' is not q8 or q4")
+        }
+        return type
     }
 
     private init(config: ModelConfig, directory: URL, checkpoint: Checkpoint, numerics: NumericMode,
+                 quantize: QuantizationType?, stored: QuantizationType?,
                  progress: ((LoadProgress) -> Void)?) throws {
         self.config = config
         self.numerics = numerics
+        self.quantization = quantize ?? stored
         self.directory = directory
         self.checkpoint = checkpoint
         let hasMTP = config.numNextnPredictLayers > 0
             && checkpoint.tensorNames.contains { $0.hasPrefix("model.layers.\(config.numHiddenLayers).") }
-        let loader = WeightLoader(checkpoint: checkpoint,
+        let loader = try WeightLoader(checkpoint: checkpoint,
                                   tensorsTotal: Self.expectedTensorCount(config, checkpoint: checkpoint, mtp: hasMTP),
-                                  numerics: numerics, progress: progress)
+                                  numerics: numerics, quantization: quantize, progress: progress)
+        if stored != nil, !loader.isQuantizedFolder {
+            throw EngineError.invalidConfig(file: "config.json", problem: "quantization_config names the glmserve format "
+                + "but no safetensors file has glmserve block metadata")
+        }
         model = try Self.build(config, loader: loader, mtp: hasMTP)
         bytesByDType = loader.bytesByDType
         tensorCount = loader.tensorsLoaded
+        parameterCount = loader.parameterCount
     }
 
     /// A KV cache for up to `capacity` positions (clamped to `1 ... max_position_embeddings`).

@@ -35,7 +35,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        let glm = try loadModel(model, threads: threads, populate: true, numa: numa.policy, numerics: numerics.mode,
+        let glm = try loadModel(model, threads: threads, populate: true, numa: numa.policy, numerics: numerics.mode, quantize: numerics.quantize,
                                 context: (promptTokens: promptTokens, newTokens: newTokens))
         let vocab = glm.config.vocabSize
         var state: UInt64 = 12345

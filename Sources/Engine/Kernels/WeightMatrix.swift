@@ -22,14 +22,18 @@ struct WeightMatrix {
     fileprivate(set) var raw: ck_matrix
     /// Keeps the FP8 scales alive while `raw.scale` points at them.
     private let scales: FloatStorage?
+    /// Keeps weights quantised while loading alive while `raw.data` points at them.
+    private let storage: QuantizedStorage?
 
     init(name: String, rows: Int, cols: Int, dtype: ck_dtype, data: UnsafeRawPointer,
-         scales: FloatStorage? = nil, scaleKind: ck_scale_kind = CK_SCALE_NONE, numerics: NumericMode = .exact) {
+         scales: FloatStorage? = nil, scaleKind: ck_scale_kind = CK_SCALE_NONE, numerics: NumericMode = .exact,
+         storage: QuantizedStorage? = nil) {
         self.name = name
         self.rows = rows
         self.cols = cols
         self.dtype = dtype
         self.scales = scales
+        self.storage = storage
         raw = ck_matrix(data: data, scale: scales.map { UnsafePointer($0.pointer) }, rows: Int64(rows),
                         cols: Int64(cols), dtype: Int32(dtype.rawValue), scale_kind: Int32(scaleKind.rawValue),
                         exact: numerics == .exact ? 1 : 0)
@@ -41,8 +45,11 @@ struct WeightMatrix {
         set { raw.exact = newValue == .exact ? 1 : 0 }
     }
 
-    /// Bytes of weight data (without scales).
-    var byteCount: Int { rows * cols * Self.elementSize(dtype) }
+    /// Bytes of weight data (without FP8 scales; with the block scales of CK_Q8 / CK_Q4).
+    var byteCount: Int {
+        dtype == CK_Q8 || dtype == CK_Q4 ? rows * QuantizationFormat.rowBytes(dtype, cols: cols)
+                                         : rows * cols * Self.elementSize(dtype)
+    }
 
     static func elementSize(_ dtype: ck_dtype) -> Int {
         switch dtype {

@@ -1,0 +1,44 @@
+#pragma once
+// Private declarations of the quantised-weight kernels (quant_plain.c, quant_avx512.c, quant_avx2.c).
+#include "rows.h"
+#include "quant.h"
+
+/// Activations of T tokens quantised for a product with a CK_Q8 / CK_Q4 matrix of `nb` blocks per row.
+/// Per token and block b: 32 int8 values (qx), and two 8-lane vectors the SIMD kernels load as they are:
+/// `dxv` (the activation scale in every lane) and `init` (lane 0: −offset · Σ qx, other lanes 0), where offset is
+/// what the kernels add to each weight code to make it unsigned for vpdpbusd/pmaddubsw (128 for q8, 8 for q4).
+/// The token count is padded to an even number of blocks (`nbp`) with zero blocks so the AVX-512 kernel can
+/// take two blocks per step.
+typedef struct {
+    int64_t T, nb, nbp;
+    int8_t *qx;        // [T][nbp * 32]
+    float *dxv;        // [T][nbp * 8]
+    int32_t *init;     // [T][nbp * 8]
+} ck_qact;
+
+/// Bytes of memory ck_qact_prepare needs for T tokens of `cols` values (64-byte aligned pieces included).
+size_t ck_qact_bytes(int64_t cols, int64_t T);
+/// Quantises x ([T, ldx], the first `cols` values of each row) for a product with `dtype` weights, using `mem`
+/// (ck_qact_bytes, 64-byte aligned). Results are identical on every ISA.
+void ck_qact_prepare(int32_t dtype, const float *x, int64_t ldx, int64_t T, int64_t cols, void *mem, ck_qact *a);
+
+/// Fast (integer) products: y[t, r] for rows [r0, r1) and all T tokens of `a`.
+void ck_qrows_plain(const ck_matrix *w, const ck_qact *a, float *y, int64_t ldy, int64_t r0, int64_t r1);
+#if defined(__x86_64__)
+void ck_qrows_avx512(const ck_matrix *w, const ck_qact *a, float *y, int64_t ldy, int64_t r0, int64_t r1);
+void ck_qrows_avx2(const ck_matrix *w, const ck_qact *a, float *y, int64_t ldy, int64_t r0, int64_t r1);
+void ck_qact_quantize_avx512(const float *x, int64_t cols, int64_t nbp, int32_t offset, int8_t *qx, float *dxv,
+                             int32_t *init);
+#endif
+/// Fast products by the best kernel for this CPU (or the level set by ck_set_isa).
+void ck_qrows(const ck_matrix *w, const ck_qact *a, float *y, int64_t ldy, int64_t r0, int64_t r1);
+
+/// The streaming entry of linear.c for quantised weights: the exact path (dequantise to f32, f32 products) or
+/// the fast path (quantise x here, integer products).
+void ck_quant_linear_rows(const ck_matrix *w, const float *x, int64_t ldx, int64_t T, float *y, int64_t ldy,
+                          int64_t r0, int64_t r1);
+/// Dequantises rows [r0, r1) to f32 ([(r1 − r0), cols]).
+void ck_dequantize_rows(const ck_matrix *w, int64_t r0, int64_t r1, float *out);
+
+/// f32 → f16 bits, round to nearest even (finite inputs within f16 range).
+uint16_t ck_f32_to_f16(float f);

@@ -1,0 +1,278 @@
+// Quantised weights (quant.h), plain C: quantisation of weights and activations, dequantisation, the reference
+// integer dot product every SIMD path is tested against, the exact path, and the dispatch between ISAs.
+#include "quant_kernels.h"
+#include <math.h>
+#include <stdlib.h>
+
+uint16_t ck_f32_to_f16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000u, ax = x & 0x7fffffffu;
+    if (ax >= 0x7f800000u) return (uint16_t)(sign | 0x7c00u | (ax > 0x7f800000u ? 0x200u : 0));
+    if (ax >= 0x477ff000u) return (uint16_t)(sign | 0x7bffu);        // ≥ 65520: saturate to the largest finite
+    if (ax < 0x38800000u) {                                            // f16 subnormal (or zero): units of 2^-24
+        float v;
+        memcpy(&v, &ax, 4);
+        return (uint16_t)(sign | (uint32_t)nearbyintf(v * 16777216.0f));
+    }
+    uint32_t h = ((((ax >> 23) - 127 + 15) << 10) | ((ax & 0x7fffffu) >> 13));
+    uint32_t rest = ax & 0x1fffu;
+    if (rest > 0x1000u || (rest == 0x1000u && (h & 1))) h++;
+    return (uint16_t)(sign | h);
+}
+
+int64_t ck_quant_row_bytes(int32_t dtype, int64_t cols) {
+    int64_t nb = (cols + CK_QBLOCK - 1) / CK_QBLOCK;
+    if (dtype == CK_Q8) return nb * (int64_t)sizeof(ck_block_q8);
+    if (dtype == CK_Q4) return nb * (int64_t)sizeof(ck_block_q4);
+    return 0;
+}
+
+// ---------------------------------------------------------------- weight quantisation
+
+static void quantize_block_q8(const float *w, ck_block_q8 *out) {
+    float amax = 0.0f;
+    for (int i = 0; i < CK_QBLOCK; i++) amax = fmaxf(amax, fabsf(w[i]));
+    out->d = ck_f32_to_f16(amax / 127.0f);
+    float d = ck_f16_to_f32(out->d);
+    for (int i = 0; i < CK_QBLOCK; i++) {
+        float q = d > 0.0f ? nearbyintf(w[i] / d) : 0.0f;
+        out->qs[i] = (int8_t)(q > 127.0f ? 127 : q < -127.0f ? -127 : q);
+    }
+}
+
+/// Codes q_i = clamp(round(w_i / d), −8, 7) and their squared error with scale d.
+static float q4_codes(const float *w, float d, int8_t *q) {
+    float err = 0.0f;
+    for (int i = 0; i < CK_QBLOCK; i++) {
+        float v = d != 0.0f ? nearbyintf(w[i] / d) : 0.0f;
+        v = v > 7.0f ? 7.0f : v < -8.0f ? -8.0f : v;
+        q[i] = (int8_t)v;
+        float e = w[i] - d * v;
+        err += e * e;
+    }
+    return err;
+}
+
+/// The weight of largest magnitude m is mapped to each candidate code v (d = m / v); for each, the codes are
+/// fitted by least squares (d = Σ w q / Σ q²), the scale rounded to f16, the codes recomputed with it, and the
+/// candidate with the smallest squared error wins. v = −8 alone is ggml's Q4_0.
+static const float q4_candidates[] = {-8.0f, -7.5f, -7.0f, -6.5f, 7.0f, 7.5f};
+
+static void quantize_block_q4(const float *w, ck_block_q4 *out) {
+    float m = 0.0f;
+    for (int i = 0; i < CK_QBLOCK; i++) if (fabsf(w[i]) > fabsf(m)) m = w[i];
+    int8_t q[CK_QBLOCK], best_q[CK_QBLOCK];
+    uint16_t best_d = 0;
+    float best_err = INFINITY;
+    if (m != 0.0f) {
+        for (size_t k = 0; k < sizeof(q4_candidates) / sizeof(q4_candidates[0]); k++) {
+            q4_codes(w, m / q4_candidates[k], q);
+            float wq = 0.0f, qq = 0.0f;
+            for (int i = 0; i < CK_QBLOCK; i++) { wq += w[i] * q[i]; qq += (float)(q[i] * q[i]); }
+            if (qq == 0.0f) continue;
+            uint16_t dh = ck_f32_to_f16(wq / qq);
+            float err = q4_codes(w, ck_f16_to_f32(dh), q);
+            if (err < best_err) { best_err = err; best_d = dh; memcpy(best_q, q, sizeof q); }
+        }
+    }
+    if (best_err == INFINITY) memset(best_q, 0, sizeof best_q);
+    out->d = best_d;
+    for (int j = 0; j < CK_QBLOCK / 2; j++)
+        out->qs[j] = (uint8_t)((best_q[j] + 8) | ((best_q[j + CK_QBLOCK / 2] + 8) << 4));
+}
+
+static __thread float *row_buffer = NULL;
+static __thread int64_t row_capacity = 0;
+
+/// A thread-local f32 buffer of at least n values (NULL when out of memory).
+static float *scratch(int64_t n) {
+    if (n > row_capacity) {
+        free(row_buffer);
+        row_buffer = malloc((size_t)n * sizeof(float));
+        row_capacity = row_buffer ? n : 0;
+    }
+    return row_buffer;
+}
+
+void ck_quantize_rows(int32_t dtype, const ck_matrix *src, int64_t r0, int64_t r1, void *out) {
+    int64_t cols = src->cols, nb = (cols + CK_QBLOCK - 1) / CK_QBLOCK, row_bytes = ck_quant_row_bytes(dtype, cols);
+    float *buf = scratch(nb * CK_QBLOCK);
+    if (!buf || row_bytes == 0) abort();     // out of memory for one row, or a caller bug: nothing sensible to do
+    for (int64_t r = r0; r < r1; r++) {
+#if defined(__x86_64__)
+        if (ck_isa() == 2) ck_convert_rows_avx512(src, r, r + 1, buf);
+        else
+#endif
+        ck_convert_rows(src, r, r + 1, buf);
+        for (int64_t c = cols; c < nb * CK_QBLOCK; c++) buf[c] = 0.0f;
+        uint8_t *o = (uint8_t *)out + (r - r0) * row_bytes;
+        for (int64_t b = 0; b < nb; b++) {
+            if (dtype == CK_Q8) quantize_block_q8(buf + b * CK_QBLOCK, (ck_block_q8 *)o + b);
+            else quantize_block_q4(buf + b * CK_QBLOCK, (ck_block_q4 *)o + b);
+        }
+    }
+}
+
+typedef struct { int32_t dtype; const ck_matrix *src; void *out; int64_t per; } quantize_job;
+
+static void quantize_chunk(void *ctx, int64_t chunk, int thread) {
+    (void)thread;
+    const quantize_job *j = ctx;
+    int64_t r0 = chunk * j->per, r1 = r0 + j->per < j->src->rows ? r0 + j->per : j->src->rows;
+    ck_quantize_rows(j->dtype, j->src, r0, r1, (uint8_t *)j->out + r0 * ck_quant_row_bytes(j->dtype, j->src->cols));
+}
+
+void ck_quantize(int32_t dtype, const ck_matrix *src, void *out) {
+    quantize_job job = {dtype, src, out, 16};
+    ck_parallel_for((src->rows + job.per - 1) / job.per, quantize_chunk, &job);
+}
+
+void ck_dequantize_rows(const ck_matrix *w, int64_t r0, int64_t r1, float *out) {
+    int64_t cols = w->cols, row_bytes = ck_quant_row_bytes(w->dtype, cols);
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *row = (const uint8_t *)w->data + r * row_bytes;
+        float *o = out + (r - r0) * cols;
+        for (int64_t c = 0; c < cols; c++) {
+            int64_t b = c / CK_QBLOCK, i = c % CK_QBLOCK;
+            if (w->dtype == CK_Q8) {
+                const ck_block_q8 *blk = (const ck_block_q8 *)row + b;
+                o[c] = ck_f16_to_f32(blk->d) * (float)blk->qs[i];
+            } else {
+                const ck_block_q4 *blk = (const ck_block_q4 *)row + b;
+                int code = i < 16 ? (blk->qs[i] & 15) : (blk->qs[i - 16] >> 4);
+                o[c] = ck_f16_to_f32(blk->d) * (float)(code - 8);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- activation quantisation
+
+static int64_t align64(int64_t n) { return (n + 63) & ~(int64_t)63; }
+
+size_t ck_qact_bytes(int64_t cols, int64_t T) {
+    int64_t nb = (cols + CK_QBLOCK - 1) / CK_QBLOCK, nbp = (nb + 1) & ~(int64_t)1;
+    return (size_t)(align64(T * nbp * 32) + align64(T * nbp * 8 * 4) * 2);
+}
+
+static void qact_quantize_plain(const float *x, int64_t cols, int64_t nbp, int32_t offset, int8_t *qx, float *dxv,
+                                int32_t *init) {
+    for (int64_t b = 0; b < nbp; b++) {
+        int64_t c0 = b * CK_QBLOCK, n = cols - c0 < CK_QBLOCK ? cols - c0 : CK_QBLOCK;
+        float amax = 0.0f;
+        for (int64_t i = 0; i < n; i++) amax = fmaxf(amax, fabsf(x[c0 + i]));
+        float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+        int32_t sum = 0;
+        for (int64_t i = 0; i < CK_QBLOCK; i++) {
+            float q = i < n ? nearbyintf(x[c0 + i] * id) : 0.0f;
+            q = q > 127.0f ? 127.0f : q < -127.0f ? -127.0f : q;
+            qx[c0 + i] = (int8_t)q;
+            sum += (int32_t)q;
+        }
+        for (int i = 0; i < 8; i++) { dxv[b * 8 + i] = amax / 127.0f; init[b * 8 + i] = 0; }
+        init[b * 8] = -offset * sum;
+    }
+}
+
+void ck_qact_prepare(int32_t dtype, const float *x, int64_t ldx, int64_t T, int64_t cols, void *mem, ck_qact *a) {
+    int64_t nb = (cols + CK_QBLOCK - 1) / CK_QBLOCK, nbp = (nb + 1) & ~(int64_t)1;
+    a->T = T; a->nb = nb; a->nbp = nbp;
+    a->qx = mem;
+    a->dxv = (float *)((uint8_t *)mem + align64(T * nbp * 32));
+    a->init = (int32_t *)((uint8_t *)a->dxv + align64(T * nbp * 8 * 4));
+    int32_t offset = dtype == CK_Q8 ? 128 : 8;
+    for (int64_t t = 0; t < T; t++) {
+#if defined(__x86_64__)
+        if (ck_isa() == 2) {
+            ck_qact_quantize_avx512(x + t * ldx, cols, nbp, offset, a->qx + t * nbp * 32, a->dxv + t * nbp * 8,
+                                    a->init + t * nbp * 8);
+            continue;
+        }
+#endif
+        qact_quantize_plain(x + t * ldx, cols, nbp, offset, a->qx + t * nbp * 32, a->dxv + t * nbp * 8,
+                            a->init + t * nbp * 8);
+    }
+}
+
+// ---------------------------------------------------------------- products
+
+void ck_qrows_plain(const ck_matrix *w, const ck_qact *a, float *y, int64_t ldy, int64_t r0, int64_t r1) {
+    int64_t row_bytes = ck_quant_row_bytes(w->dtype, w->cols);
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *row = (const uint8_t *)w->data + r * row_bytes;
+        for (int64_t t = 0; t < a->T; t++) {
+            const int8_t *qx = a->qx + t * a->nbp * 32;
+            const float *dxv = a->dxv + t * a->nbp * 8;
+            const int32_t *init = a->init + t * a->nbp * 8;
+            float acc = 0.0f;
+            for (int64_t b = 0; b < a->nb; b++) {
+                int32_t isum = init[b * 8];
+                float d;
+                if (w->dtype == CK_Q8) {
+                    const ck_block_q8 *blk = (const ck_block_q8 *)row + b;
+                    for (int i = 0; i < CK_QBLOCK; i++) isum += ((int32_t)blk->qs[i] + 128) * qx[b * 32 + i];
+                    d = ck_f16_to_f32(blk->d);
+                } else {
+                    const ck_block_q4 *blk = (const ck_block_q4 *)row + b;
+                    for (int i = 0; i < 16; i++)
+                        isum += (blk->qs[i] & 15) * qx[b * 32 + i] + (blk->qs[i] >> 4) * qx[b * 32 + 16 + i];
+                    d = ck_f16_to_f32(blk->d);
+                }
+                acc += d * dxv[b * 8] * (float)isum;
+            }
+            y[t * ldy + r] = acc;
+        }
+    }
+}
+
+#if defined(__x86_64__)
+static int has_vnni(void) {
+    static int known = -1;
+    if (known < 0) {
+        __builtin_cpu_init();
+        known = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw")
+             && __builtin_cpu_supports("avx512vl");
+    }
+    return known;
+}
+#endif
+
+void ck_qrows(const ck_matrix *w, const ck_qact *a, float *y, int64_t ldy, int64_t r0, int64_t r1) {
+#if defined(__x86_64__)
+    int isa = ck_isa();
+    if (isa == 2 && has_vnni()) { ck_qrows_avx512(w, a, y, ldy, r0, r1); return; }
+    if (isa >= 1) { ck_qrows_avx2(w, a, y, ldy, r0, r1); return; }
+#endif
+    ck_qrows_plain(w, a, y, ldy, r0, r1);
+}
+
+static __thread void *act_buffer = NULL;
+static __thread size_t act_capacity = 0;
+
+void ck_quant_linear_rows(const ck_matrix *w, const float *x, int64_t ldx, int64_t T, float *y, int64_t ldy,
+                          int64_t r0, int64_t r1) {
+    if (w->exact) {
+        // Dequantise a few rows at a time and multiply them exactly with the f32 row kernels.
+        int64_t per = 8;
+        float *buf = scratch(per * w->cols);
+        if (!buf) abort();
+        for (int64_t r = r0; r < r1; r += per) {
+            int64_t n = r1 - r < per ? r1 - r : per;
+            ck_dequantize_rows(w, r, r + n, buf);
+            ck_matrix f = {buf, NULL, n, w->cols, CK_F32, CK_SCALE_NONE, 1};
+            ck_linear_rows(&f, x, ldx, T, y + r, ldy, 0, n);
+        }
+        return;
+    }
+    size_t need = ck_qact_bytes(w->cols, T);
+    if (need > act_capacity) {
+        free(act_buffer);
+        act_buffer = aligned_alloc(64, (need + 63) & ~(size_t)63);
+        act_capacity = act_buffer ? need : 0;
+        if (!act_buffer) abort();
+    }
+    ck_qact a;
+    ck_qact_prepare(w->dtype, x, ldx, T, w->cols, act_buffer, &a);
+    ck_qrows(w, &a, y, ldy, r0, r1);
+}
