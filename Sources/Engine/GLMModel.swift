@@ -116,6 +116,9 @@ public final class GLMModel: @unchecked Sendable {
         parameterCount = loader.parameterCount
     }
 
+    /// Starts the engine's thread pool without loading a model (`glmserve quantize`); nil: one thread per CPU.
+    public static func startPool(threads: Int?) { ck_pool_start(Int32(threads ?? 0)) }
+
     /// A KV cache for up to `capacity` positions (clamped to `1 ... max_position_embeddings`).
     public func makeCache(capacity: Int) -> KVCache {
         KVCache(layers: config.numHiddenLayers, width: config.numKeyValueHeads * config.headDim,

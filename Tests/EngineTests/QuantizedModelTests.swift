@@ -1,0 +1,136 @@
+import Foundation
+import SafeTensors
+import XCTest
+@testable import Engine
+
+/// Quantised models end to end on GLM-Tiny: a folder written by `QuantizedCheckpointWriter` (`glmserve quantize`)
+/// gives exactly the logits of `--quantize` at load; broken or foreign folders are refused with the file and
+/// tensor named; speculative (MTP) greedy equals plain greedy and batched decoding equals one-at-a-time on the
+/// quantised weights.
+final class QuantizedModelTests: XCTestCase {
+    static let tiny = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Models/GLM-Tiny")
+    let prompt: [Int32] = [8160, 100, 2000, 37, 4095, 12, 812, 5, 333, 7000, 64]
+
+    private func temporaryFolder() -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("glmserve-quant-\(UUID().uuidString)")
+        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
+        return url
+    }
+
+    private func written(_ type: QuantizationType, shardBytes: Int = 3_000_000) throws -> URL {
+        let out = temporaryFolder()
+        let summary = try QuantizedCheckpointWriter.write(from: Self.tiny, to: out, type: type, shardBytes: shardBytes)
+        if shardBytes < 10_000_000 { XCTAssertGreaterThan(summary.shards, 1) }
+        return out
+    }
+
+    private func logits(_ model: GLMModel) throws -> (all: [Float], mtp: [Float]) {
+        let cache = model.makeCache(capacity: 32)
+        let (all, hidden) = try model.forwardWithHidden(prompt, cache: cache, logits: .all)
+        let mtp = try model.mtpForward(Array(prompt.dropFirst()) + [1], hidden: hidden,
+                                       cache: model.makeMTPCache(capacity: 32)).logits
+        return (all, mtp)
+    }
+
+    func testWrittenFolderEqualsQuantizeAtLoad() throws {
+        for type in QuantizationType.allCases {
+            let folder = try written(type)
+            for numerics in NumericMode.allCases {
+                let atLoad = try GLMModel.load(from: Self.tiny, numerics: numerics, quantize: type)
+                let fromFolder = try GLMModel.load(from: folder, numerics: numerics)
+                XCTAssertEqual(fromFolder.quantization, type)
+                XCTAssertEqual(fromFolder.bytesByDType, atLoad.bytesByDType)
+                XCTAssertTrue(fromFolder.hasMTP)
+                let a = try logits(atLoad), b = try logits(fromFolder)
+                XCTAssertEqual(a.all, b.all, "\(type) \(numerics)")
+                XCTAssertEqual(a.mtp, b.mtp, "\(type) \(numerics) MTP layer")
+                // Close to the unquantised model, but not equal (the weights did change).
+                let plain = try logits(GLMModel.load(from: Self.tiny, numerics: numerics))
+                XCTAssertNotEqual(plain.all, a.all)
+                XCTAssertLessThan(maxAbsDifference(plain.all, a.all), type == .q8 ? 0.3 : 1.0)
+            }
+            XCTAssertEqual(try GLMModel.load(from: folder).bitsPerWeight, type == .q8 ? 8.5 : 7.1, accuracy: 0.1)
+        }
+    }
+
+    func testQuantisedFolderIsNotQuantisedAgain() throws {
+        let folder = try written(.q8)
+        XCTAssertThrowsError(try QuantizedCheckpointWriter.write(from: folder, to: temporaryFolder(), type: .q4)) {
+            XCTAssertTrue("\($0)".contains("already quantised"), "\($0)")
+        }
+        XCTAssertThrowsError(try GLMModel.load(from: folder, quantize: .q4)) {
+            XCTAssertTrue("\($0)".contains("already quantised"), "\($0)")
+        }
+    }
+
+    /// Rewrites one shard's header metadata (same length, so offsets stay valid) and expects `message`.
+    private func expectRefusal(editing edit: (inout String) -> Void, configEdit: ((inout String) -> Void)? = nil,
+                               _ message: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let folder = try written(.q4, shardBytes: 1 << 40)
+        let shard = folder.appendingPathComponent("model-00001-of-00001.safetensors")
+        var data = try Data(contentsOf: shard)
+        let headerLength = Int(data.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+        var header = String(decoding: data[8 ..< 8 + headerLength], as: UTF8.self)
+        edit(&header)
+        XCTAssertEqual(header.utf8.count, headerLength, "edit must keep the header length", file: file, line: line)
+        data.replaceSubrange(8 ..< 8 + headerLength, with: Data(header.utf8))
+        try data.write(to: shard)
+        if let configEdit {
+            let url = folder.appendingPathComponent("config.json")
+            var text = try String(contentsOf: url, encoding: .utf8)
+            configEdit(&text)
+            try text.write(to: url, atomically: true, encoding: .utf8)
+        }
+        XCTAssertThrowsError(try GLMModel.load(from: folder), file: file, line: line) {
+            XCTAssertTrue("\($0)".contains(message), "\($0)", file: file, line: line)
+        }
+    }
+
+    func testBrokenFoldersAreRefusedNamingFileAndTensor() throws {
+        try expectRefusal(editing: { $0 = $0.replacingOccurrences(of: "\"glmserve.version\":\"1\"", with: "\"glmserve.version\":\"7\"") },
+                          "model-00001-of-00001.safetensors: tensor 'glmserve.")
+        try expectRefusal(editing: { $0 = $0.replacingOccurrences(of: "\"glmserve.version\":\"1\"", with: "\"glmserve.version\":\"7\"") },
+                          "block format version 7 is not supported")
+        // Blocks of another width than the tensor holds: q8 metadata on a q4 expert.
+        try expectRefusal(editing: { $0 = $0.replacingOccurrences(of: "\"glmserve.model.layers.1.mlp.experts.0.up_proj.weight\":\"q4",
+                                                                  with: "\"glmserve.model.layers.1.mlp.experts.0.up_proj.weight\":\"q8") },
+                          "model-00001-of-00001.safetensors: tensor 'model.layers.1.mlp.experts.0.up_proj.weight': U8 [128, 108] does not hold q8 blocks")
+        try expectRefusal(editing: { _ in }, configEdit: { $0 = $0.replacingOccurrences(of: "\"version\" : 1", with: "\"version\" : 2") },
+                          "quantization_config.version 2 of the glmserve format is not supported")
+    }
+
+    func testSpeculativeAndBatchedDecodingOnQuantisedWeights() throws {
+        for type in QuantizationType.allCases {
+            let model = try GLMModel.load(from: Self.tiny, quantize: type)
+            let n = 24
+            let cache = model.makeCache(capacity: prompt.count + n + 1)
+            var logits = try model.forward(prompt, cache: cache)
+            var plain: [Int32] = []
+            while plain.count < n {
+                plain.append(Int32(argmax(logits[...])))
+                logits = try model.forward([plain.last!], cache: cache)
+            }
+            let speculative = try model.generateGreedyWithMTP(prompt: prompt, maxTokens: n,
+                                                              cache: model.makeCache(capacity: prompt.count + n + 1),
+                                                              mtpCache: model.makeMTPCache(capacity: prompt.count + n + 1))
+            XCTAssertEqual(speculative.tokens, plain, "\(type)")
+            // Three sequences decoded together equal each decoded alone.
+            let prompts = [Array(prompt.prefix(5)), Array(prompt.suffix(7)), [8160, 42]]
+            var caches = prompts.map { _ in model.makeCache(capacity: 32) }
+            var together = try model.forward(batch: zip(prompts, caches).map { .init(tokens: $0, cache: $1) })
+            var alone = try zip(prompts, prompts.map { _ in model.makeCache(capacity: 32) }).map { p, c in (try model.forward(p, cache: c), c) }
+            for _ in 0..<6 {
+                for i in prompts.indices {
+                    XCTAssertEqual(argmax(together[i][...]), argmax(alone[i].0[...]))
+                    XCTAssertLessThan(maxAbsDifference(together[i], alone[i].0), 1e-4)
+                }
+                let next = together.map { Int32(argmax($0[...])) }
+                together = try model.forward(batch: zip(next, caches).map { .init(tokens: [$0], cache: $1) })
+                alone = try zip(next, alone).map { t, a in (try model.forward([t], cache: a.1), a.1) }
+            }
+            caches.removeAll()
+        }
+    }
+}
