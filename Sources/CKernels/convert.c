@@ -77,3 +77,18 @@ void ck_convert_rows(const ck_matrix *w, int64_t r0, int64_t r1, float *out) {
 }
 
 void ck_row(const ck_matrix *w, int64_t r, float *out) { ck_convert_rows(w, r, r + 1, out); }
+
+static inline uint32_t round_to_bf16_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (u | 0x00400000u) & 0xffff0000u;      // NaN stays NaN
+    return (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+}
+
+void ck_round_bf16_plain(const float *x, int64_t ldx, int64_t T, int64_t cols, float *out) {
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t c = 0; c < cols; c++) {
+            uint32_t u = round_to_bf16_bits(x[t * ldx + c]);
+            memcpy(&out[t * cols + c], &u, 4);
+        }
+}

@@ -1,10 +1,16 @@
-// y = x · Wᵀ for weights kept in their checkpoint dtype. Each weight element is converted to f32 in registers
-// (BF16: shift left by 16; F16: vcvtph2ps; both exact) and multiplied with f32 FMAs, so every path computes the
-// same f32 products; only the summation order differs between paths.
+// y = x · Wᵀ for weights kept in their checkpoint dtype, in one of two numeric modes (ck_matrix.exact).
 //
-// Streaming path (few tokens): every weight row is read once and applied to up to 8 tokens; with one token, 4
-// rows are processed per pass. Matrix path (many tokens): a tile of rows is converted to f32 and handed to
-// OpenBLAS sgemm (Debian's OpenBLAS has no BF16 GEMM); each tile is one pool chunk, OpenBLAS runs one thread.
+// Exact: each weight element is converted to f32 in registers (BF16: shift left by 16; F16: vcvtph2ps; FP8: bit
+// moves; all exact) and multiplied with f32 FMAs, so every path computes the same f32 products; only the summation
+// order differs between paths. Streaming path (few tokens): every weight row is read once and applied to up to 8
+// tokens; with one token, 4 rows are processed per pass. Matrix path (many tokens): a tile of rows is converted to
+// f32 and handed to OpenBLAS sgemm (Debian's OpenBLAS has no BF16 GEMM); each tile is one pool chunk, OpenBLAS
+// runs one thread.
+//
+// Fast (BF16 and FP8 weights only): the activations are rounded to BF16 once per product, before the pool job.
+// With AVX512_BF16 the products run on vdpbf16ps (bf16dot_avx512.c): rows kernels for few tokens, a packed-panel
+// GEMM for many. Elsewhere the rounded activations go through the exact kernels, so every CPU computes the same
+// products (BF16 × BF16, f32 sums).
 #include "rows.h"
 #include "quant_kernels.h"
 #include <stdlib.h>
@@ -19,6 +25,8 @@ static int isa_level = -1;
 static int detect_isa(void) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
+        && __builtin_cpu_supports("avx512bf16")) return 3;
     if (__builtin_cpu_supports("avx512f")) return 2;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) return 1;
 #endif
@@ -41,6 +49,7 @@ void ck_linear_rows(const ck_matrix *w, const float *x, int64_t ldx, int64_t T, 
     if (CK_IS_QUANT(w->dtype)) { ck_quant_linear_rows(w, x, ldx, T, y, ldy, r0, r1); return; }
 #if defined(__x86_64__)
     int isa = ck_isa();
+    if (isa > 2) isa = 2;          // the exact kernels are AVX-512F; level 3 adds only the fast path
     if (w->dtype == CK_F8E4M3) {
         if (isa == 2 && w->scale_kind == CK_SCALE_ROW) {
             ck_prepare_tables();
@@ -82,11 +91,32 @@ enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112 };
 /// One chunk of a batched call: rows [r0, r1) of task `task`.
 typedef struct { int32_t task; int64_t r0, r1; } linear_chunk;
 
+/// A task's activations as the fast path needs them (all NULL: use the task's f32 x as it is).
+typedef struct {
+    const uint16_t *xb;        // BF16 rows [T][ldb] for the rows kernels (AVX512_BF16)
+    int64_t ldb;
+    const uint32_t *panels;    // 32-token panels for the GEMM (AVX512_BF16), kpairs BF16 pairs per token
+    int64_t kpairs;
+    const float *xr;           // activations rounded to BF16, as f32 [T][cols] (CPUs without BF16 dot products)
+} prepared_input;
+
 typedef struct {
     const ck_linear_task *tasks;
     const linear_chunk *chunks;
+    const prepared_input *inputs;
     const ck_qact *acts;     // per task: activations quantised once for the fast path of CK_Q8/CK_Q4 weights
 } linear_job;
+
+#define FAST_GEMM_MIN_TOKENS 16
+#define FAST_GEMM_TILE_ROWS 48
+
+static int uses_fast_path(const ck_matrix *w) {
+    return !w->exact && (w->dtype == CK_BF16 || w->dtype == CK_F8E4M3);
+}
+
+static int uses_fast_gemm(const ck_linear_task *t) {
+    return uses_fast_path(t->w) && ck_isa() >= 3 && t->T >= FAST_GEMM_MIN_TOKENS && t->w->cols % 2 == 0;
+}
 
 static __thread float *tile_buffer = NULL;
 static __thread size_t tile_capacity = 0;
@@ -124,8 +154,22 @@ static void run_chunk(void *ctx, int64_t index, int thread) {
     linear_job *job = ctx;
     const linear_chunk *c = &job->chunks[index];
     const ck_linear_task *t = &job->tasks[c->task];
-    if (t->T >= GEMM_MIN_TOKENS) gemm_tile(t, c->r0, c->r1);
-    else if (job->acts && job->acts[c->task].T > 0) ck_qrows(t->w, &job->acts[c->task], t->y, t->ldy, c->r0, c->r1);
+    const prepared_input *in = job->inputs ? &job->inputs[c->task] : NULL;
+    if (t->T < GEMM_MIN_TOKENS && job->acts && job->acts[c->task].T > 0)
+        ck_qrows(t->w, &job->acts[c->task], t->y, t->ldy, c->r0, c->r1);
+    else
+#if defined(__x86_64__)
+    if (in && in->panels) ck_gemm_bf16dot(t->w, in->panels, in->kpairs, t->T, t->y, t->ldy, c->r0, c->r1);
+    else if (in && in->xb) ck_rows_bf16dot(t->w, in->xb, in->ldb, t->T, t->y, t->ldy, c->r0, c->r1);
+    else
+#endif
+    if (in && in->xr) {
+        ck_linear_task rounded = *t;
+        rounded.x = in->xr;
+        rounded.ldx = t->w->cols;
+        if (t->T >= GEMM_MIN_TOKENS) gemm_tile(&rounded, c->r0, c->r1);
+        else ck_linear_rows(t->w, in->xr, t->w->cols, t->T, t->y, t->ldy, c->r0, c->r1);
+    } else if (t->T >= GEMM_MIN_TOKENS) gemm_tile(t, c->r0, c->r1);
     else ck_linear_rows(t->w, t->x, t->ldx, t->T, t->y, t->ldy, c->r0, c->r1);
     if (t->bias) {
         for (int64_t tok = 0; tok < t->T; tok++)
@@ -142,6 +186,7 @@ static int64_t row_bytes_of(const ck_matrix *w) {
 /// Rows per chunk: GEMM tiles for many tokens; for few tokens about `target` chunks over all tasks, never
 /// tiny ones (a chunk should stream at least ~64 KiB of weights).
 static int64_t rows_per_chunk(const ck_linear_task *t, int64_t total_bytes, int threads) {
+    if (uses_fast_gemm(t)) return FAST_GEMM_TILE_ROWS;
     if (t->T >= GEMM_MIN_TOKENS) return GEMM_TILE_ROWS;
     int64_t row_bytes = row_bytes_of(t->w);
     if (row_bytes < 1) row_bytes = 1;
@@ -191,6 +236,75 @@ static const ck_qact *quantized_activations(const ck_linear_task *tasks, int64_t
     return act_list;
 }
 
+// Scratch for prepared activations, owned by the submitting thread and reused across calls (a decode step
+// makes hundreds of products; none of them allocates once the arena has grown).
+static __thread unsigned char *arena = NULL;
+static __thread size_t arena_capacity = 0;
+
+static size_t prepared_bytes(const ck_linear_task *t) {
+    if (t->T <= 0 || !uses_fast_path(t->w)) return 0;
+    int64_t cols = t->w->cols;
+    if (ck_isa() >= 3) {
+        int64_t ldb = (cols + 31) & ~(int64_t)31;
+        size_t bytes = (size_t)(t->T * ldb) * 2;
+        if (uses_fast_gemm(t)) bytes += (size_t)(((t->T + 31) / 32) * 32 * ((cols + 1) / 2)) * 4;
+        return (bytes + 63) & ~(size_t)63;
+    }
+    return ((size_t)(t->T * cols) * 4 + 63) & ~(size_t)63;
+}
+
+/// Rounds (and packs) the activations of every fast-path task into the arena; NULL when no task needs it.
+static prepared_input *prepare_inputs(const ck_linear_task *tasks, int64_t count) {
+    size_t total = (size_t)count * sizeof(prepared_input);
+    int any = 0;
+    for (int64_t i = 0; i < count; i++) {
+        size_t b = prepared_bytes(&tasks[i]);
+        any |= b > 0;
+        total += b;
+    }
+    if (!any) return NULL;
+    total = (total + 63) & ~(size_t)63;
+    if (total > arena_capacity) {
+        free(arena);
+        size_t grown = total + total / 2;
+        arena = aligned_alloc(64, (grown + 63) & ~(size_t)63);
+        arena_capacity = arena ? grown : 0;
+        if (!arena) return NULL;      // out of memory: the exact path needs no scratch
+    }
+    prepared_input *inputs = (prepared_input *)arena;
+    unsigned char *next = arena + (((size_t)count * sizeof(prepared_input) + 63) & ~(size_t)63);
+    for (int64_t i = 0; i < count; i++) {
+        const ck_linear_task *t = &tasks[i];
+        prepared_input in = {0};
+        size_t bytes = prepared_bytes(t);
+        if (bytes > 0) {
+            int64_t cols = t->w->cols;
+#if defined(__x86_64__)
+            if (ck_isa() >= 3) {
+                in.ldb = (cols + 31) & ~(int64_t)31;
+                uint16_t *xb = (uint16_t *)next;
+                ck_round_bf16_avx512(t->x, t->ldx, t->T, cols, xb, in.ldb);
+                in.xb = xb;
+                if (uses_fast_gemm(t)) {
+                    in.kpairs = (cols + 1) / 2;
+                    uint32_t *panels = (uint32_t *)(next + (size_t)(t->T * in.ldb) * 2);
+                    ck_pack_bf16_panels(xb, in.ldb, t->T, in.kpairs, panels);
+                    in.panels = panels;
+                }
+            } else
+#endif
+            {
+                float *xr = (float *)next;
+                ck_round_bf16_plain(t->x, t->ldx, t->T, cols, xr);
+                in.xr = xr;
+            }
+            next += bytes;
+        }
+        inputs[i] = in;
+    }
+    return inputs;
+}
+
 void ck_linear_many(const ck_linear_task *tasks, int64_t count) {
     int threads = ck_pool_threads();
     int64_t total_bytes = 0, nchunks = 0;
@@ -209,8 +323,8 @@ void ck_linear_many(const ck_linear_task *tasks, int64_t count) {
     linear_chunk *chunks = nchunks <= 256 ? small : malloc((size_t)nchunks * sizeof(linear_chunk));
     if (!chunks) {  // out of memory: run everything on this thread
         for (int64_t i = 0; i < count; i++) {
-            linear_chunk one = {(int32_t)i, 0, tasks[i].w->rows};
-            linear_job job = {tasks, &one, NULL};
+            linear_chunk one = {0, 0, tasks[i].w->rows};
+            linear_job job = {tasks + i, &one, prepare_inputs(tasks + i, 1), NULL};
             if (tasks[i].T > 0) run_chunk(&job, 0, 0);
         }
         return;
@@ -222,7 +336,7 @@ void ck_linear_many(const ck_linear_task *tasks, int64_t count) {
         for (int64_t r = 0; r < tasks[i].w->rows; r += per)
             chunks[n++] = (linear_chunk){(int32_t)i, r, r + per < tasks[i].w->rows ? r + per : tasks[i].w->rows};
     }
-    linear_job job = {tasks, chunks, quantized_activations(tasks, count)};
+    linear_job job = {tasks, chunks, prepare_inputs(tasks, count), quantized_activations(tasks, count)};
     ck_parallel_for(n, run_chunk, &job);
     if (chunks != small) free(chunks);
 }

@@ -101,7 +101,7 @@ void ck_quantize_rows(int32_t dtype, const ck_matrix *src, int64_t r0, int64_t r
     if (!buf || row_bytes == 0) abort();     // out of memory for one row, or a caller bug: nothing sensible to do
     for (int64_t r = r0; r < r1; r++) {
 #if defined(__x86_64__)
-        if (ck_isa() == 2) ck_convert_rows_avx512(src, r, r + 1, buf);
+        if (ck_isa() >= 2) ck_convert_rows_avx512(src, r, r + 1, buf);
         else
 #endif
         ck_convert_rows(src, r, r + 1, buf);
@@ -184,7 +184,7 @@ void ck_qact_prepare(int32_t dtype, const float *x, int64_t ldx, int64_t T, int6
     int32_t offset = dtype == CK_Q8 ? 128 : 8;
     for (int64_t t = 0; t < T; t++) {
 #if defined(__x86_64__)
-        if (ck_isa() == 2) {
+        if (ck_isa() >= 2) {
             ck_qact_quantize_avx512(x + t * ldx, cols, nbp, offset, a->qx + t * nbp * 32, a->dxv + t * nbp * 8,
                                     a->init + t * nbp * 8);
             continue;
@@ -241,7 +241,7 @@ static int has_vnni(void) {
 void ck_qrows(const ck_matrix *w, const ck_qact *a, float *y, int64_t ldy, int64_t r0, int64_t r1) {
 #if defined(__x86_64__)
     int isa = ck_isa();
-    if (isa == 2 && has_vnni()) { ck_qrows_avx512(w, a, y, ldy, r0, r1); return; }
+    if (isa >= 2 && has_vnni()) { ck_qrows_avx512(w, a, y, ldy, r0, r1); return; }
     if (isa >= 1) { ck_qrows_avx2(w, a, y, ldy, r0, r1); return; }
 #endif
     ck_qrows_plain(w, a, y, ldy, r0, r1);

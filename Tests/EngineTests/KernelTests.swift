@@ -6,11 +6,17 @@ import XCTest
 
 /// The C linear kernels on every instruction-set path, dtype, token count and awkward width, against float64.
 final class KernelTests: XCTestCase {
+    /// `numerics: .fast` checks the fast path's contract instead: products of the weights with the activations
+    /// rounded to BF16 (nearest even), f32 sums; FP8 rows in the BF16 GEMM (AVX512_BF16, 16+ tokens) are first
+    /// rounded to BF16 with their scale applied.
     private func check(dtype: ck_dtype, rows: Int, cols: Int, tokens: Int, isa: Int32, seed: UInt64,
-                       blockScales: Bool = false) {
+                       blockScales: Bool = false, numerics: NumericMode = .exact) {
         var rng = SeededRandom(seed: seed)
         let values = rng.normals(rows * cols, std: 1)
         let x = rng.normals(tokens * cols, std: 1)
+        let fast = numerics == .fast && (dtype == CK_BF16 || dtype == CK_F8E4M3)
+        let fp8InBF16Gemm = fast && dtype == CK_F8E4M3 && isa >= 3 && tokens >= 16 && cols % 2 == 0
+        let xSeen = fast ? x.map { Float(bitPattern: UInt32(FloatEncoding.bf16($0)) << 16) } : x
         var bytes: [UInt8] = []
         var exact: [Double] = []           // the weights as the kernel must see them
         var scales: [Float] = []
@@ -39,7 +45,11 @@ final class KernelTests: XCTestCase {
                 let decoded = i % 3 == 0 ? value : F8.table[Int(code)]
                 let r = i / cols, c = i % cols
                 let scale = blockScales ? scales[(r / 128) * gridCols + c / 128] : scales[r]
-                exact.append(Double(decoded) * Double(scale))
+                if fp8InBF16Gemm {
+                    exact.append(Double(Float(bitPattern: UInt32(FloatEncoding.bf16(decoded * scale)) << 16)))
+                } else {
+                    exact.append(Double(decoded) * Double(scale))
+                }
             }
         default:
             for v in values { withUnsafeBytes(of: v) { bytes += $0 }; exact.append(Double(v)) }
@@ -48,19 +58,19 @@ final class KernelTests: XCTestCase {
         let y: [Float] = bytes.withUnsafeBytes { raw in
             let kind = storage == nil ? CK_SCALE_NONE : blockScales ? CK_SCALE_BLOCK128 : CK_SCALE_ROW
             let w = WeightMatrix(name: "w", rows: rows, cols: cols, dtype: dtype, data: raw.baseAddress!,
-                                 scales: storage, scaleKind: kind)
+                                 scales: storage, scaleKind: kind, numerics: numerics)
             return linear(w, x, tokens: tokens)
         }
         for t in 0..<tokens {
             for r in 0..<rows {
                 var sum = 0.0, magnitude = 0.0
                 for c in 0..<cols {
-                    sum += exact[r * cols + c] * Double(x[t * cols + c])
-                    magnitude += abs(exact[r * cols + c] * Double(x[t * cols + c]))
+                    sum += exact[r * cols + c] * Double(xSeen[t * cols + c])
+                    magnitude += abs(exact[r * cols + c] * Double(xSeen[t * cols + c]))
                 }
                 let error = abs(Double(y[t * rows + r]) - sum)
                 XCTAssertLessThanOrEqual(error, 1e-6 * magnitude + 1e-6,
-                    "dtype \(dtype.rawValue) isa \(isa) \(rows)×\(cols) T=\(tokens) row \(r) token \(t)")
+                    "\(numerics) dtype \(dtype.rawValue) isa \(isa) \(rows)×\(cols) T=\(tokens) row \(r) token \(t)")
                 if error > 1e-6 * magnitude + 1e-6 { return }
             }
         }
@@ -83,6 +93,34 @@ final class KernelTests: XCTestCase {
             for tokens in [1, 5, 17] {
                 check(dtype: CK_F8E4M3, rows: 260, cols: 300, tokens: tokens, isa: isa, seed: seed, blockScales: true)
                 check(dtype: CK_F8E4M3, rows: 136, cols: 384, tokens: tokens, isa: isa, seed: seed, blockScales: true)
+                seed += 1
+            }
+        }
+    }
+
+    /// The fast path on every ISA (plain and AVX2 round the activations and use the exact kernels; AVX512_BF16
+    /// uses vdpbf16ps rows kernels and the packed GEMM) against its float64 contract, including FP8 codes that
+    /// are subnormal, widths that are not a multiple of 32, row counts not a multiple of 4 or 12, and token
+    /// counts on both sides of the GEMM threshold and of its 32-token panels.
+    func testFastPathMatchesRoundedActivationsOnEveryPath() {
+        let best = ck_isa()
+        defer { ck_set_isa(best) }
+        var seed: UInt64 = 500
+        for isa in Int32(0)...best {
+            XCTAssertEqual(ck_set_isa(isa), isa)
+            for dtype in [CK_BF16, CK_F8E4M3, CK_F32] {
+                for (rows, cols) in [(7, 37), (64, 100), (29, 64), (130, 33), (50, 130)] {
+                    for tokens in [1, 2, 3, 5, 8, 15, 16, 17, 33, 40] {
+                        check(dtype: dtype, rows: rows, cols: cols, tokens: tokens, isa: isa, seed: seed, numerics: .fast)
+                        seed += 1
+                    }
+                }
+            }
+            for tokens in [1, 4, 6, 17, 40] {
+                check(dtype: CK_F8E4M3, rows: 260, cols: 300, tokens: tokens, isa: isa, seed: seed, blockScales: true,
+                      numerics: .fast)
+                check(dtype: CK_F8E4M3, rows: 136, cols: 384, tokens: tokens, isa: isa, seed: seed, blockScales: true,
+                      numerics: .fast)
                 seed += 1
             }
         }
