@@ -9,8 +9,8 @@ struct NumericsOption: ParsableArguments {
     var exact = false
 
     @Option(name: .customLong("quantize"), help: ArgumentHelp(
-        "Quantise the weights while loading: q8 (every matrix 8-bit) or q4 (routed experts 4-bit, other matrices "
-            + "8-bit); the router, norms and biases stay as they are. See docs/QUANTIZATION.md.",
+        "Quantise the weights while loading: q8 (every matrix 8-bit) or q4 (matrices 4-bit, embeddings and output "
+            + "heads 8-bit); the router, norms and biases stay as they are. See docs/QUANTIZATION.md.",
         valueName: "q8|q4"))
     var quantize: QuantizationType?
 

@@ -11,7 +11,7 @@ struct QuantizeCommand: ParsableCommand {
     @Option(name: .long, help: "Model folder to quantise (BF16, F16, F32 or FP8 safetensors).")
     var model: String
 
-    @Option(name: .long, help: "q8 (every matrix 8-bit) or q4 (routed experts 4-bit, other matrices 8-bit).")
+    @Option(name: .long, help: "q8 (every matrix 8-bit) or q4 (matrices 4-bit, embeddings and output heads 8-bit).")
     var type: QuantizationType
 
     @Option(name: .long, help: "New folder to write (must not exist or be empty).")

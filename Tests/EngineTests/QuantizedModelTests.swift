@@ -51,7 +51,7 @@ final class QuantizedModelTests: XCTestCase {
                 XCTAssertNotEqual(plain.all, a.all)
                 XCTAssertLessThan(maxAbsDifference(plain.all, a.all), type == .q8 ? 0.3 : 1.0)
             }
-            XCTAssertEqual(try GLMModel.load(from: folder).bitsPerWeight, type == .q8 ? 8.5 : 7.1, accuracy: 0.1)
+            XCTAssertEqual(try GLMModel.load(from: folder).bitsPerWeight, type == .q8 ? 8.5 : 6.34, accuracy: 0.05)
         }
     }
 

@@ -120,7 +120,7 @@ public enum QuantizedCheckpointWriter {
             "quant_method": QuantizationFormat.method, "version": QuantizationFormat.version, "type": type.rawValue,
             "block_size": Int(CK_QBLOCK),
             "recipe": type == .q8 ? "every weight matrix q8; router, norms and biases unquantised"
-                                  : "routed experts q4, other weight matrices q8; router, norms and biases unquantised",
+                                  : "weight matrices q4, embeddings and output heads q8; router, norms and biases unquantised",
         ] as [String: Any]
         try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
             .write(to: output.appendingPathComponent("config.json"))
