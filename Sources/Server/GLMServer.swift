@@ -16,6 +16,8 @@ public struct ServerOptions: Sendable {
     public var numa: NUMAPolicy?
     /// Fast (default) or f32-exact matrix products (`--exact`).
     public var numerics: NumericMode = .fast
+    /// Quantise the weights while loading (`--quantize q8|q4`); nil: as stored.
+    public var quantize: QuantizationType?
     /// Generations interleaved token by token, each with its own KV cache.
     public var parallel = 1
     /// Requests that may wait while all `parallel` slots are busy.
@@ -49,6 +51,9 @@ public final class GLMServer: @unchecked Sendable {
     private let http: HTTPServer
     /// Bytes of weights the engine maps.
     public let weightBytes: Int
+    /// The weights' format, e.g. "BF16" or "q4 (GLMServe blocks v1)" (`GLMModel.weightFormat`).
+    public let weightFormat: String
+    public let bitsPerWeight: Double
 
     /// Binds the listening socket (first, so a busy port fails before a long load), reads the tokenizer and
     /// generation_config.json (so a broken one fails in milliseconds), then loads the model's weights in
@@ -66,7 +71,7 @@ public final class GLMServer: @unchecked Sendable {
         let tokenizer = try Tokenizer(directory: options.modelDirectory)
         let defaults = try GenerationDefaults.load(from: options.modelDirectory)
         let glm = try GLMModel.load(from: options.modelDirectory, threads: options.threads, numa: options.numa,
-                                    numerics: options.numerics,
+                                    numerics: options.numerics, quantize: options.quantize,
                                     progress: loadProgress)
         if options.speculativeMTP && !glm.hasMTP {
             throw ServerStartError.unsupportedOption("--speculative mtp needs a model with an MTP layer "
@@ -82,6 +87,9 @@ public final class GLMServer: @unchecked Sendable {
                                  parallel: options.parallel, maxQueue: options.maxQueue, log: options.http.log)
         self.options = options
         self.weightBytes = glm.weightBytes
+        self.weightFormat = glm.weightFormat
+        self.bitsPerWeight = glm.bitsPerWeight
+        model.weightFormat = glm.weightFormat
         handler.set(APIRouter(model: model, apiKey: options.apiKey))
     }
 

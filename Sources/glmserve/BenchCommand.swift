@@ -64,6 +64,8 @@ struct BenchCommand: ParsableCommand {
         let decodeSeconds = times.reduce(0, +)
         let median = times.sorted()[times.count / 2]
         print(String(format: "model        %@ (%.3f GB of weights, %d threads)", model, Double(glm.weightBytes) / 1e9, glm.threads))
+        print(String(format: "format       %@, %.2f bits per weight, %.1f MB of active weights per token", glm.weightFormat,
+                     glm.bitsPerWeight, Double(glm.activeWeightBytesPerToken) / 1e6))
         print(String(format: "prefill      %d tokens in %.3f s = %.1f tokens/s", promptTokens, prefillSeconds,
                      Double(promptTokens) / prefillSeconds))
         print(String(format: "decode       %d tokens in %.3f s = %.2f tokens/s (median step %.1f ms)", newTokens,
