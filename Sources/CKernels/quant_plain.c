@@ -22,31 +22,32 @@ uint16_t ck_f32_to_f16(float f) {
 }
 
 int64_t ck_quant_row_bytes(int32_t dtype, int64_t cols) {
-    int64_t nb = (cols + CK_QBLOCK - 1) / CK_QBLOCK;
-    if (dtype == CK_Q8) return nb * (int64_t)sizeof(ck_block_q8);
-    if (dtype == CK_Q4) return nb * (int64_t)sizeof(ck_block_q4);
+    int64_t nbp = ck_qblocks_padded(cols);
+    if (dtype == CK_Q8) return nbp * (2 + CK_QBLOCK);
+    if (dtype == CK_Q4) return nbp * (2 + CK_QBLOCK / 2);
     return 0;
 }
 
 // ---------------------------------------------------------------- weight quantisation
 
-static void quantize_block_q8(const float *w, ck_block_q8 *out) {
+/// One q8 block: its f16 scale and 32 codes.
+static uint16_t quantize_block_q8(const float *w, int8_t *codes) {
     float amax = 0.0f;
     for (int i = 0; i < CK_QBLOCK; i++) amax = fmaxf(amax, fabsf(w[i]));
-    out->d = ck_f32_to_f16(amax / 127.0f);
-    float d = ck_f16_to_f32(out->d);
+    uint16_t dh = ck_f32_to_f16(amax / 127.0f);
+    float d = ck_f16_to_f32(dh), id = d > 0.0f ? 1.0f / d : 0.0f;
     for (int i = 0; i < CK_QBLOCK; i++) {
-        float q = d > 0.0f ? nearbyintf(w[i] / d) : 0.0f;
-        out->qs[i] = (int8_t)(q > 127.0f ? 127 : q < -127.0f ? -127 : q);
+        float q = ck_round_even(fminf(fmaxf(w[i] * id, -127.0f), 127.0f));
+        codes[i] = (int8_t)q;
     }
+    return dh;
 }
 
 /// Codes q_i = clamp(round(w_i / d), −8, 7) and their squared error with scale d.
 static float q4_codes(const float *w, float d, int8_t *q) {
-    float err = 0.0f;
+    float err = 0.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
     for (int i = 0; i < CK_QBLOCK; i++) {
-        float v = d != 0.0f ? nearbyintf(w[i] / d) : 0.0f;
-        v = v > 7.0f ? 7.0f : v < -8.0f ? -8.0f : v;
+        float v = ck_round_even(fminf(fmaxf(w[i] * id, -8.0f), 7.0f));
         q[i] = (int8_t)v;
         float e = w[i] - d * v;
         err += e * e;
@@ -56,10 +57,11 @@ static float q4_codes(const float *w, float d, int8_t *q) {
 
 /// The weight of largest magnitude m is mapped to each candidate code v (d = m / v); for each, the codes are
 /// fitted by least squares (d = Σ w q / Σ q²), the scale rounded to f16, the codes recomputed with it, and the
-/// candidate with the smallest squared error wins. v = −8 alone is ggml's Q4_0.
+/// candidate with the smallest squared error wins. v = −8 alone would be ggml's Q4_0.
 static const float q4_candidates[] = {-8.0f, -7.5f, -7.0f, -6.5f, 7.0f, 7.5f};
 
-static void quantize_block_q4(const float *w, ck_block_q4 *out) {
+/// One q4 block: its f16 scale and 32 codes in [0, 15].
+static uint16_t quantize_block_q4(const float *w, uint8_t *codes) {
     float m = 0.0f;
     for (int i = 0; i < CK_QBLOCK; i++) if (fabsf(w[i]) > fabsf(m)) m = w[i];
     int8_t q[CK_QBLOCK], best_q[CK_QBLOCK];
@@ -77,9 +79,8 @@ static void quantize_block_q4(const float *w, ck_block_q4 *out) {
         }
     }
     if (best_err == INFINITY) memset(best_q, 0, sizeof best_q);
-    out->d = best_d;
-    for (int j = 0; j < CK_QBLOCK / 2; j++)
-        out->qs[j] = (uint8_t)((best_q[j] + 8) | ((best_q[j + CK_QBLOCK / 2] + 8) << 4));
+    for (int i = 0; i < CK_QBLOCK; i++) codes[i] = (uint8_t)(best_q[i] + 8);
+    return best_d;
 }
 
 static __thread float *row_buffer = NULL;
@@ -96,8 +97,8 @@ static float *scratch(int64_t n) {
 }
 
 void ck_quantize_rows(int32_t dtype, const ck_matrix *src, int64_t r0, int64_t r1, void *out) {
-    int64_t cols = src->cols, nb = (cols + CK_QBLOCK - 1) / CK_QBLOCK, row_bytes = ck_quant_row_bytes(dtype, cols);
-    float *buf = scratch(nb * CK_QBLOCK);
+    int64_t cols = src->cols, nbp = ck_qblocks_padded(cols), row_bytes = ck_quant_row_bytes(dtype, cols);
+    float *buf = scratch(nbp * CK_QBLOCK);
     if (!buf || row_bytes == 0) abort();     // out of memory for one row, or a caller bug: nothing sensible to do
     for (int64_t r = r0; r < r1; r++) {
 #if defined(__x86_64__)
@@ -105,11 +106,21 @@ void ck_quantize_rows(int32_t dtype, const ck_matrix *src, int64_t r0, int64_t r
         else
 #endif
         ck_convert_rows(src, r, r + 1, buf);
-        for (int64_t c = cols; c < nb * CK_QBLOCK; c++) buf[c] = 0.0f;
+        for (int64_t c = cols; c < nbp * CK_QBLOCK; c++) buf[c] = 0.0f;
         uint8_t *o = (uint8_t *)out + (r - r0) * row_bytes;
-        for (int64_t b = 0; b < nb; b++) {
-            if (dtype == CK_Q8) quantize_block_q8(buf + b * CK_QBLOCK, (ck_block_q8 *)o + b);
-            else quantize_block_q4(buf + b * CK_QBLOCK, (ck_block_q4 *)o + b);
+        uint16_t *scales = (uint16_t *)o;        // row_bytes is even, so every row's scales are 2-byte aligned
+        uint8_t *codes = o + nbp * 2;
+        for (int64_t b = 0; b < nbp; b += 2) {
+            if (dtype == CK_Q8) {
+                scales[b] = quantize_block_q8(buf + b * CK_QBLOCK, (int8_t *)codes + b * CK_QBLOCK);
+                scales[b + 1] = quantize_block_q8(buf + (b + 1) * CK_QBLOCK, (int8_t *)codes + (b + 1) * CK_QBLOCK);
+            } else {
+                uint8_t c0[CK_QBLOCK], c1[CK_QBLOCK];
+                scales[b] = quantize_block_q4(buf + b * CK_QBLOCK, c0);
+                scales[b + 1] = quantize_block_q4(buf + (b + 1) * CK_QBLOCK, c1);
+                uint8_t *pair = codes + (b / 2) * CK_QBLOCK;
+                for (int j = 0; j < CK_QBLOCK; j++) pair[j] = (uint8_t)(c0[j] | (c1[j] << 4));
+            }
         }
     }
 }
@@ -129,19 +140,21 @@ void ck_quantize(int32_t dtype, const ck_matrix *src, void *out) {
 }
 
 void ck_dequantize_rows(const ck_matrix *w, int64_t r0, int64_t r1, float *out) {
-    int64_t cols = w->cols, row_bytes = ck_quant_row_bytes(w->dtype, cols);
+    int64_t cols = w->cols, nbp = ck_qblocks_padded(cols), row_bytes = ck_quant_row_bytes(w->dtype, cols);
     for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *row = (const uint8_t *)w->data + r * row_bytes;
+        const uint16_t *scales = ck_qrow_scales(w, r, row_bytes);
+        const uint8_t *codes = ck_qrow_codes(w, r, row_bytes, nbp);
         float *o = out + (r - r0) * cols;
-        for (int64_t c = 0; c < cols; c++) {
-            int64_t b = c / CK_QBLOCK, i = c % CK_QBLOCK;
+        for (int64_t b = 0; b * CK_QBLOCK < cols; b++) {
+            float d = ck_f16_to_f32(scales[b]);
+            int64_t c0 = b * CK_QBLOCK, n = cols - c0 < CK_QBLOCK ? cols - c0 : CK_QBLOCK;
             if (w->dtype == CK_Q8) {
-                const ck_block_q8 *blk = (const ck_block_q8 *)row + b;
-                o[c] = ck_f16_to_f32(blk->d) * (float)blk->qs[i];
+                const int8_t *q = (const int8_t *)codes + c0;
+                for (int64_t i = 0; i < n; i++) o[c0 + i] = d * (float)q[i];
             } else {
-                const ck_block_q4 *blk = (const ck_block_q4 *)row + b;
-                int code = i < 16 ? (blk->qs[i] & 15) : (blk->qs[i - 16] >> 4);
-                o[c] = ck_f16_to_f32(blk->d) * (float)(code - 8);
+                const uint8_t *pair = codes + (b / 2) * CK_QBLOCK;
+                int shift = (b & 1) * 4;
+                for (int64_t i = 0; i < n; i++) o[c0 + i] = d * (float)(((pair[i] >> shift) & 15) - 8);
             }
         }
     }
@@ -150,13 +163,14 @@ void ck_dequantize_rows(const ck_matrix *w, int64_t r0, int64_t r1, float *out) 
 // ---------------------------------------------------------------- activation quantisation
 
 static int64_t align64(int64_t n) { return (n + 63) & ~(int64_t)63; }
+static int64_t padded16(int64_t n) { return (n + 15) & ~(int64_t)15; }
 
 size_t ck_qact_bytes(int64_t cols, int64_t T) {
-    int64_t nb = (cols + CK_QBLOCK - 1) / CK_QBLOCK, nbp = (nb + 1) & ~(int64_t)1;
-    return (size_t)(align64(T * nbp * 32) + align64(T * nbp * 8 * 4) * 2);
+    int64_t nbp = ck_qblocks_padded(cols);
+    return (size_t)(align64(T * nbp * 32) + align64(T * padded16(nbp) * 4) + align64(T * nbp * 8 * 4));
 }
 
-static void qact_quantize_plain(const float *x, int64_t cols, int64_t nbp, int32_t offset, int8_t *qx, float *dxv,
+static void qact_quantize_plain(const float *x, int64_t cols, int64_t nbp, int32_t offset, int8_t *qx, float *dx,
                                 int32_t *init) {
     for (int64_t b = 0; b < nbp; b++) {
         int64_t c0 = b * CK_QBLOCK, n = cols - c0 < CK_QBLOCK ? cols - c0 : CK_QBLOCK;
@@ -165,61 +179,59 @@ static void qact_quantize_plain(const float *x, int64_t cols, int64_t nbp, int32
         float id = amax > 0.0f ? 127.0f / amax : 0.0f;
         int32_t sum = 0;
         for (int64_t i = 0; i < CK_QBLOCK; i++) {
-            float q = i < n ? nearbyintf(x[c0 + i] * id) : 0.0f;
-            q = q > 127.0f ? 127.0f : q < -127.0f ? -127.0f : q;
+            float q = i < n ? ck_round_even(fminf(fmaxf(x[c0 + i] * id, -127.0f), 127.0f)) : 0.0f;
             qx[c0 + i] = (int8_t)q;
             sum += (int32_t)q;
         }
-        for (int i = 0; i < 8; i++) { dxv[b * 8 + i] = amax / 127.0f; init[b * 8 + i] = 0; }
+        dx[b] = amax / 127.0f;
+        for (int i = 0; i < 8; i++) init[b * 8 + i] = 0;
         init[b * 8] = -offset * sum;
     }
 }
 
 void ck_qact_prepare(int32_t dtype, const float *x, int64_t ldx, int64_t T, int64_t cols, void *mem, ck_qact *a) {
-    int64_t nb = (cols + CK_QBLOCK - 1) / CK_QBLOCK, nbp = (nb + 1) & ~(int64_t)1;
-    a->T = T; a->nb = nb; a->nbp = nbp;
+    int64_t nbp = ck_qblocks_padded(cols), nbq = padded16(nbp);
+    a->T = T; a->nb = (cols + CK_QBLOCK - 1) / CK_QBLOCK; a->nbp = nbp; a->nbq = nbq;
     a->qx = mem;
-    a->dxv = (float *)((uint8_t *)mem + align64(T * nbp * 32));
-    a->init = (int32_t *)((uint8_t *)a->dxv + align64(T * nbp * 8 * 4));
+    a->dx = (float *)((uint8_t *)mem + align64(T * nbp * 32));
+    a->init = (int32_t *)((uint8_t *)a->dx + align64(T * nbq * 4));
     int32_t offset = dtype == CK_Q8 ? 128 : 8;
     for (int64_t t = 0; t < T; t++) {
+        float *dx = a->dx + t * nbq;
+        for (int64_t b = nbp; b < nbq; b++) dx[b] = 0.0f;
 #if defined(__x86_64__)
         if (ck_isa() >= 2) {
-            ck_qact_quantize_avx512(x + t * ldx, cols, nbp, offset, a->qx + t * nbp * 32, a->dxv + t * nbp * 8,
-                                    a->init + t * nbp * 8);
+            ck_qact_quantize_avx512(x + t * ldx, cols, nbp, offset, a->qx + t * nbp * 32, dx, a->init + t * nbp * 8);
             continue;
         }
 #endif
-        qact_quantize_plain(x + t * ldx, cols, nbp, offset, a->qx + t * nbp * 32, a->dxv + t * nbp * 8,
-                            a->init + t * nbp * 8);
+        qact_quantize_plain(x + t * ldx, cols, nbp, offset, a->qx + t * nbp * 32, dx, a->init + t * nbp * 8);
     }
 }
 
 // ---------------------------------------------------------------- products
 
 void ck_qrows_plain(const ck_matrix *w, const ck_qact *a, float *y, int64_t ldy, int64_t r0, int64_t r1) {
-    int64_t row_bytes = ck_quant_row_bytes(w->dtype, w->cols);
+    int64_t row_bytes = ck_quant_row_bytes(w->dtype, w->cols), nbp = a->nbp;
     for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *row = (const uint8_t *)w->data + r * row_bytes;
+        const uint16_t *scales = ck_qrow_scales(w, r, row_bytes);
+        const uint8_t *codes = ck_qrow_codes(w, r, row_bytes, nbp);
         for (int64_t t = 0; t < a->T; t++) {
-            const int8_t *qx = a->qx + t * a->nbp * 32;
-            const float *dxv = a->dxv + t * a->nbp * 8;
-            const int32_t *init = a->init + t * a->nbp * 8;
+            const int8_t *qx = a->qx + t * nbp * 32;
+            const float *dx = a->dx + t * a->nbq;
+            const int32_t *init = a->init + t * nbp * 8;
             float acc = 0.0f;
             for (int64_t b = 0; b < a->nb; b++) {
                 int32_t isum = init[b * 8];
-                float d;
                 if (w->dtype == CK_Q8) {
-                    const ck_block_q8 *blk = (const ck_block_q8 *)row + b;
-                    for (int i = 0; i < CK_QBLOCK; i++) isum += ((int32_t)blk->qs[i] + 128) * qx[b * 32 + i];
-                    d = ck_f16_to_f32(blk->d);
+                    const int8_t *q = (const int8_t *)codes + b * CK_QBLOCK;
+                    for (int i = 0; i < CK_QBLOCK; i++) isum += ((int32_t)q[i] + 128) * qx[b * 32 + i];
                 } else {
-                    const ck_block_q4 *blk = (const ck_block_q4 *)row + b;
-                    for (int i = 0; i < 16; i++)
-                        isum += (blk->qs[i] & 15) * qx[b * 32 + i] + (blk->qs[i] >> 4) * qx[b * 32 + 16 + i];
-                    d = ck_f16_to_f32(blk->d);
+                    const uint8_t *pair = codes + (b / 2) * CK_QBLOCK;
+                    int shift = (b & 1) * 4;
+                    for (int i = 0; i < CK_QBLOCK; i++) isum += ((pair[i] >> shift) & 15) * qx[b * 32 + i];
                 }
-                acc += d * dxv[b * 8] * (float)isum;
+                acc += ck_f16_to_f32(scales[b]) * dx[b] * (float)isum;
             }
             y[t * ldy + r] = acc;
         }

@@ -1,35 +1,39 @@
 #pragma once
 // GLMServe's quantised weight formats (`--quantize q8|q4`, `glmserve quantize`), version 1.
 //
-// A quantised matrix [rows, cols] is stored row by row; each row is ceil(cols / 32) blocks of 32 consecutive
-// weights, the last block of a row padded with zero weights. Blocks are packed back to back (no padding between
-// them, so a row of a q8 matrix is 34 · ceil(cols/32) bytes). All fields are little-endian.
+// A quantised matrix [rows, cols] is stored row by row. A row is nb = ceil(cols / 32) blocks of 32 consecutive
+// weights, padded to an even count nbp (a padding block has scale 0); the last real block is padded with zero
+// weights. Each block has one f16 scale d and 32 codes. The row keeps the scales and the codes apart, so that
+// the kernels load 16 scales or 64 codes with one instruction:
+//
+//     row = ck_scales[nbp] (f16, little-endian) followed by the codes of the nbp blocks
+//
+// q8 (8.5 bits per weight): 32 int8 codes per block (ck_q8_pair: two blocks), weight i = d · code_i, codes in
+//     [−127, 127]; d = max|w| / 127 over the block (rounded to f16), code = round(w / d).
+// q4 (4.5 bits per weight): blocks 2p and 2p+1 share 32 bytes (ck_q4_pair): byte j holds code j of block 2p in
+//     its low nibble and code j of block 2p+1 in its high nibble; weight = d · (code − 8), codes in [0, 15]. The
+//     scale is the one, among a few candidates, with the least squared error (see quant_plain.c).
 //
 // The products (linear.c dispatches here): in the fast path the activations are quantised per 32-column block
 // to int8 (scale = max|x| / 127, round to nearest even) and each block's dot product is an exact integer sum,
 // scaled by (weight scale × activation scale) in f32; in the exact path (`ck_matrix.exact`) the weights are
-// dequantised to f32 (exactly, by the rule below) and multiplied with the f32 activations.
+// dequantised to f32 (exactly, by the rules above) and multiplied with the f32 activations.
 #include "CKernels.h"
 
 #define CK_QBLOCK 32
 
-/// `q8`: 8.5 bits per weight. Weight i of the block = f16(d) · qs[i], qs in [-127, 127].
-/// d = max|w| / 127 of the block (rounded to f16), qs = round(w / d).
+/// The codes of two consecutive q8 blocks.
 typedef struct {
-    uint16_t d;             // f16 scale
-    int8_t qs[CK_QBLOCK];
-} ck_block_q8;
+    int8_t qs[2][CK_QBLOCK];
+} ck_q8_pair;
 
-/// `q4`: 4.5 bits per weight. Byte j of qs holds weight j in its low nibble and weight j + 16 in its high nibble;
-/// weight i of the block = f16(d) · (nibble_i − 8), nibbles in [0, 15]. The scale is chosen per block to minimise
-/// the squared error over a small set of candidates (see quant_plain.c), not just max|w| / 8.
+/// The codes of two consecutive q4 blocks, interleaved by nibble: lo[j] = block 0's code j, hi[j] = block 1's.
 typedef struct {
-    uint16_t d;             // f16 scale
-    uint8_t qs[CK_QBLOCK / 2];
-} ck_block_q4;
+    uint8_t qs[CK_QBLOCK];   // qs[j] = code(block 0, j) | code(block 1, j) << 4
+} ck_q4_pair;
 
-_Static_assert(sizeof(ck_block_q8) == 34, "q8 block is 34 bytes");
-_Static_assert(sizeof(ck_block_q4) == 18, "q4 block is 18 bytes");
+_Static_assert(sizeof(ck_q8_pair) == 64, "q8 pair is 64 bytes");
+_Static_assert(sizeof(ck_q4_pair) == 32, "q4 pair is 32 bytes");
 
 #ifdef __cplusplus
 extern "C" {
