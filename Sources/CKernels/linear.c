@@ -115,7 +115,8 @@ static int uses_fast_path(const ck_matrix *w) {
 }
 
 static int uses_fast_gemm(const ck_linear_task *t) {
-    return uses_fast_path(t->w) && ck_isa() >= 3 && t->T >= FAST_GEMM_MIN_TOKENS && t->w->cols % 2 == 0;
+    int fast = uses_fast_path(t->w) || (CK_IS_QUANT(t->w->dtype) && !t->w->exact);   // q8/q4: BF16 tiles
+    return fast && ck_isa() >= 3 && t->T >= FAST_GEMM_MIN_TOKENS && t->w->cols % 2 == 0;
 }
 
 static __thread float *tile_buffer = NULL;
@@ -159,7 +160,9 @@ static void run_chunk(void *ctx, int64_t index, int thread) {
         ck_qrows(t->w, &job->acts[c->task], t->y, t->ldy, c->r0, c->r1);
     else
 #if defined(__x86_64__)
-    if (in && in->panels) ck_gemm_bf16dot(t->w, in->panels, in->kpairs, t->T, t->y, t->ldy, c->r0, c->r1);
+    if (in && in->panels && CK_IS_QUANT(t->w->dtype))
+        ck_quant_gemm_bf16(t->w, in->panels, in->kpairs, t->T, t->y, t->ldy, c->r0, c->r1);
+    else if (in && in->panels) ck_gemm_bf16dot(t->w, in->panels, in->kpairs, t->T, t->y, t->ldy, c->r0, c->r1);
     else if (in && in->xb) ck_rows_bf16dot(t->w, in->xb, in->ldb, t->T, t->y, t->ldy, c->r0, c->r1);
     else
 #endif
@@ -242,7 +245,7 @@ static __thread unsigned char *arena = NULL;
 static __thread size_t arena_capacity = 0;
 
 static size_t prepared_bytes(const ck_linear_task *t) {
-    if (t->T <= 0 || !uses_fast_path(t->w)) return 0;
+    if (t->T <= 0 || !(uses_fast_path(t->w) || uses_fast_gemm(t))) return 0;
     int64_t cols = t->w->cols;
     if (ck_isa() >= 3) {
         int64_t ldb = (cols + 31) & ~(int64_t)31;

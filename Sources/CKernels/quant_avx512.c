@@ -119,3 +119,56 @@ A512 void ck_qact_quantize_avx512(const float *x, int64_t cols, int64_t nbp, int
     }
 }
 #endif
+
+// ---------------------------------------------------------------- prefill with the BF16 GEMM
+
+#if defined(__x86_64__)
+#define ABF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,f16c")))
+
+/// Dequantises rows [r0, r1) to BF16 (weights rounded to nearest even), `ld` = cols apart. Writes whole blocks, so
+/// `out` needs 32 values of slack after the last row; rows are written in order, each over the previous one's
+/// padding.
+static ABF16 void dequantize_rows_bf16(const ck_matrix *w, int64_t r0, int64_t r1, uint16_t *out) {
+    int64_t cols = w->cols, nbp = ck_qblocks_padded(cols), row_bytes = ck_quant_row_bytes(w->dtype, cols);
+    int64_t nb = (cols + CK_QBLOCK - 1) / CK_QBLOCK;
+    for (int64_t r = r0; r < r1; r++) {
+        const uint16_t *scales = ck_qrow_scales(w, r, row_bytes);
+        const uint8_t *codes = ck_qrow_codes(w, r, row_bytes, nbp);
+        uint16_t *o = out + (r - r0) * cols;
+        for (int64_t b = 0; b < nb; b++) {
+            __m512 d = _mm512_set1_ps(_cvtsh_ss(scales[b]));
+            __m512i lo, hi;
+            if (w->dtype == CK_Q8) {
+                const int8_t *q = (const int8_t *)codes + b * CK_QBLOCK;
+                lo = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)q));
+                hi = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(q + 16)));
+            } else {
+                __m256i v = _mm256_loadu_si256((const __m256i *)(codes + (b / 2) * CK_QBLOCK));
+                if (b & 1) v = _mm256_srli_epi16(v, 4);
+                v = _mm256_sub_epi8(_mm256_and_si256(v, _mm256_set1_epi8(0x0f)), _mm256_set1_epi8(8));
+                lo = _mm512_cvtepi8_epi32(_mm256_castsi256_si128(v));
+                hi = _mm512_cvtepi8_epi32(_mm256_extracti128_si256(v, 1));
+            }
+            __m512 flo = _mm512_mul_ps(_mm512_cvtepi32_ps(lo), d), fhi = _mm512_mul_ps(_mm512_cvtepi32_ps(hi), d);
+            _mm512_storeu_si512(o + b * CK_QBLOCK, (__m512i)_mm512_cvtne2ps_pbh(fhi, flo));
+        }
+    }
+}
+
+static __thread uint16_t *bf16_tile = NULL;
+static __thread size_t bf16_tile_capacity = 0;
+
+void ck_quant_gemm_bf16(const ck_matrix *w, const uint32_t *panels, int64_t kpairs, int64_t T, float *y, int64_t ldy,
+                        int64_t r0, int64_t r1) {
+    size_t need = (size_t)((r1 - r0) * w->cols + CK_QBLOCK);
+    if (need > bf16_tile_capacity) {
+        free(bf16_tile);
+        bf16_tile = aligned_alloc(64, (need * 2 + 63) & ~(size_t)63);
+        bf16_tile_capacity = bf16_tile ? need : 0;
+        if (!bf16_tile) abort();
+    }
+    dequantize_rows_bf16(w, r0, r1, bf16_tile);
+    ck_matrix tile = {bf16_tile, NULL, r1 - r0, w->cols, CK_BF16, CK_SCALE_NONE, 0};
+    ck_gemm_bf16dot(&tile, panels, kpairs, T, y + r0, ldy, 0, r1 - r0);
+}
+#endif

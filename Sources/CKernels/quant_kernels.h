@@ -27,6 +27,10 @@ void ck_qrows_plain(const ck_matrix *w, const ck_qact *a, float *y, int64_t ldy,
 #if defined(__x86_64__)
 void ck_qrows_avx512(const ck_matrix *w, const ck_qact *a, float *y, int64_t ldy, int64_t r0, int64_t r1);
 void ck_qrows_avx2(const ck_matrix *w, const ck_qact *a, float *y, int64_t ldy, int64_t r0, int64_t r1);
+/// Prefill (≥ 16 tokens) on CPUs with AVX512_BF16: rows [r0, r1) dequantised to BF16 and multiplied by the BF16
+/// activation panels with the BF16 GEMM (bf16dot_avx512.c).
+void ck_quant_gemm_bf16(const ck_matrix *w, const uint32_t *panels, int64_t kpairs, int64_t T, float *y, int64_t ldy,
+                        int64_t r0, int64_t r1);
 void ck_qact_quantize_avx512(const float *x, int64_t cols, int64_t nbp, int32_t offset, int8_t *qx, float *dx,
                              int32_t *init);
 #endif

@@ -4,7 +4,8 @@ import XCTest
 @testable import Engine
 
 /// The q8 / q4 kernels (quant.h): every instruction-set path against the plain one, every format, odd shapes,
-/// 1–8 tokens (streaming) and 20 (dequantised tiles + sgemm); the integer path against dequantise-then-f32
+/// 1–8 tokens (streaming) and 20 (prefill: dequantised f32 tiles + sgemm, or BF16 tiles + the BF16 GEMM with
+/// AVX512_BF16); the integer path against dequantise-then-f32
 /// within the rounding of the activations' quantisation; the exact path against float64.
 final class QuantKernelTests: XCTestCase {
     private struct Quantized {
@@ -93,6 +94,7 @@ final class QuantKernelTests: XCTestCase {
                     let plainFast = q.withMatrix(numerics: .fast) { linear($0, x, tokens: tokens) }
                     let plainExact = q.withMatrix(numerics: .exact) { linear($0, x, tokens: tokens) }
                     var magnitudes = [Double](repeating: 0, count: tokens * rows)
+                    var sums = [Double](repeating: 0, count: tokens * rows)
                     for t in 0..<tokens {
                         for r in 0..<rows {
                             var sum = 0.0, magnitude = 0.0, roundingBound = 0.0
@@ -107,6 +109,7 @@ final class QuantKernelTests: XCTestCase {
                             }
                             let i = t * rows + r
                             magnitudes[i] = magnitude
+                            sums[i] = sum
                             XCTAssertEqual(Double(plainExact[i]), sum, accuracy: 1e-5 * magnitude + 1e-6,
                                            "exact \(dtype.rawValue) \(rows)×\(cols) T=\(tokens)")
                             // The integer path is exact per block; only the activations' rounding differs (and
@@ -123,8 +126,15 @@ final class QuantKernelTests: XCTestCase {
                         for i in fast.indices {
                             // Same products, another summation order.
                             let tolerance = Float(2e-6 * magnitudes[i] + 1e-7)
-                            XCTAssertEqual(fast[i], plainFast[i], accuracy: tolerance,
-                                           "isa \(isa) fast \(dtype.rawValue) \(rows)×\(cols) T=\(tokens) at \(i)")
+                            if isa >= 3 && tokens >= 16 {
+                                // Prefill with AVX512_BF16: weights dequantised to BF16 and activations rounded
+                                // to BF16 (each within 2^-9 relative), then the BF16 GEMM.
+                                XCTAssertEqual(Double(fast[i]), sums[i], accuracy: magnitudes[i] / 200 + 1e-6,
+                                               "isa \(isa) BF16 GEMM \(dtype.rawValue) \(rows)×\(cols) T=\(tokens) at \(i)")
+                            } else {
+                                XCTAssertEqual(fast[i], plainFast[i], accuracy: tolerance,
+                                               "isa \(isa) fast \(dtype.rawValue) \(rows)×\(cols) T=\(tokens) at \(i)")
+                            }
                             XCTAssertEqual(exact[i], plainExact[i], accuracy: tolerance,
                                            "isa \(isa) exact \(dtype.rawValue) \(rows)×\(cols) T=\(tokens) at \(i)")
                         }
