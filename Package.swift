@@ -37,7 +37,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "SafeTensors", "TestSupport"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "SafeTensors", "Tokenizer", "TestSupport"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON", "TestSupport"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "JSON"]),
         .testTarget(name: "ChatTests", dependencies: ["Chat", "JSON", "TestSupport"]),

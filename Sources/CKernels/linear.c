@@ -110,13 +110,17 @@ typedef struct {
 #define FAST_GEMM_MIN_TOKENS 16
 #define FAST_GEMM_TILE_ROWS 48
 
+/// BF16 and FP8 weights in the fast mode: rounded activations for every token count.
 static int uses_fast_path(const ck_matrix *w) {
     return !w->exact && (w->dtype == CK_BF16 || w->dtype == CK_F8E4M3);
 }
 
+/// The BF16 GEMM (AVX512_BF16, many tokens): BF16 and FP8 weights, and any other compressed dtype that
+/// ck_convert_rows can widen (converted to BF16 rows per chunk); F32 and F16 weights stay exact.
 static int uses_fast_gemm(const ck_linear_task *t) {
-    int fast = uses_fast_path(t->w) || (CK_IS_QUANT(t->w->dtype) && !t->w->exact);   // q8/q4: BF16 tiles
-    return fast && ck_isa() >= 3 && t->T >= FAST_GEMM_MIN_TOKENS && t->w->cols % 2 == 0;
+    const ck_matrix *w = t->w;
+    return !w->exact && w->dtype != CK_F32 && w->dtype != CK_F16 && ck_isa() >= 3
+        && t->T >= FAST_GEMM_MIN_TOKENS && w->cols % 2 == 0;
 }
 
 static __thread float *tile_buffer = NULL;
@@ -193,7 +197,7 @@ static int64_t rows_per_chunk(const ck_linear_task *t, int64_t total_bytes, int 
     if (t->T >= GEMM_MIN_TOKENS) return GEMM_TILE_ROWS;
     int64_t row_bytes = row_bytes_of(t->w);
     if (row_bytes < 1) row_bytes = 1;
-    int64_t chunk_bytes = total_bytes / ((int64_t)threads * 6);
+    int64_t chunk_bytes = total_bytes / ((int64_t)threads * 32);   // small enough that the last chunk leaves little idle
     if (chunk_bytes < 65536) chunk_bytes = 65536;
     int64_t rows = (chunk_bytes / row_bytes + 3) & ~(int64_t)3;
     return rows < 4 ? 4 : rows;
@@ -256,9 +260,36 @@ static size_t prepared_bytes(const ck_linear_task *t) {
     return ((size_t)(t->T * cols) * 4 + 63) & ~(size_t)63;
 }
 
-/// Rounds (and packs) the activations of every fast-path task into the arena; NULL when no task needs it.
+static void fill_input(const ck_linear_task *t, prepared_input *in) {
+#if defined(__x86_64__)
+    if (in->xb) {
+        ck_round_bf16_avx512(t->x, t->ldx, t->T, t->w->cols, (uint16_t *)in->xb, in->ldb);
+        if (in->panels) ck_pack_bf16_panels(in->xb, in->ldb, t->T, in->kpairs, (uint32_t *)in->panels);
+        return;
+    }
+#endif
+    if (in->xr) ck_round_bf16_plain(t->x, t->ldx, t->T, t->w->cols, (float *)in->xr);
+}
+
+typedef struct {
+    const ck_linear_task *tasks;
+    prepared_input *inputs;
+    const int64_t *owners;         // tasks whose inputs are filled (the others share an owner's)
+} fill_job;
+
+static void fill_chunk(void *ctx, int64_t index, int thread) {
+    (void)thread;
+    fill_job *job = ctx;
+    int64_t i = job->owners[index];
+    fill_input(&job->tasks[i], &job->inputs[i]);
+}
+
+/// Rounds (and, for the GEMM, packs) the activations of every fast-path task into the arena; NULL when no task
+/// needs it. Tasks that read the same activations (e.g. an expert's gate and up products) share one copy. Large
+/// preparations (prefill) are split over the pool, one task per chunk.
 static prepared_input *prepare_inputs(const ck_linear_task *tasks, int64_t count) {
-    size_t total = (size_t)count * sizeof(prepared_input);
+    size_t header = (((size_t)count * (sizeof(prepared_input) + sizeof(int64_t))) + 63) & ~(size_t)63;
+    size_t total = header;
     int any = 0;
     for (int64_t i = 0; i < count; i++) {
         size_t b = prepared_bytes(&tasks[i]);
@@ -266,44 +297,56 @@ static prepared_input *prepare_inputs(const ck_linear_task *tasks, int64_t count
         total += b;
     }
     if (!any) return NULL;
-    total = (total + 63) & ~(size_t)63;
     if (total > arena_capacity) {
         free(arena);
-        size_t grown = total + total / 2;
-        arena = aligned_alloc(64, (grown + 63) & ~(size_t)63);
+        size_t grown = ((total + total / 2) + 63) & ~(size_t)63;
+        arena = aligned_alloc(64, grown);
         arena_capacity = arena ? grown : 0;
         if (!arena) return NULL;      // out of memory: the exact path needs no scratch
     }
     prepared_input *inputs = (prepared_input *)arena;
-    unsigned char *next = arena + (((size_t)count * sizeof(prepared_input) + 63) & ~(size_t)63);
+    int64_t *owners = (int64_t *)(inputs + count);
+    int64_t owner_count = 0;
+    size_t filled_bytes = 0;
+    unsigned char *next = arena + header;
     for (int64_t i = 0; i < count; i++) {
         const ck_linear_task *t = &tasks[i];
         prepared_input in = {0};
         size_t bytes = prepared_bytes(t);
-        if (bytes > 0) {
+        int shared = 0;
+        for (int64_t j = 0; bytes > 0 && j < i; j++) {
+            const ck_linear_task *o = &tasks[j];
+            if (o->x == t->x && o->ldx == t->ldx && o->T == t->T && o->w->cols == t->w->cols
+                && prepared_bytes(o) == bytes && uses_fast_gemm(o) == uses_fast_gemm(t)) {
+                in = inputs[j];
+                shared = 1;
+                break;
+            }
+        }
+        if (bytes > 0 && !shared) {
             int64_t cols = t->w->cols;
 #if defined(__x86_64__)
             if (ck_isa() >= 3) {
                 in.ldb = (cols + 31) & ~(int64_t)31;
-                uint16_t *xb = (uint16_t *)next;
-                ck_round_bf16_avx512(t->x, t->ldx, t->T, cols, xb, in.ldb);
-                in.xb = xb;
+                in.xb = (const uint16_t *)next;
                 if (uses_fast_gemm(t)) {
                     in.kpairs = (cols + 1) / 2;
-                    uint32_t *panels = (uint32_t *)(next + (size_t)(t->T * in.ldb) * 2);
-                    ck_pack_bf16_panels(xb, in.ldb, t->T, in.kpairs, panels);
-                    in.panels = panels;
+                    in.panels = (const uint32_t *)(next + (size_t)(t->T * in.ldb) * 2);
                 }
             } else
 #endif
-            {
-                float *xr = (float *)next;
-                ck_round_bf16_plain(t->x, t->ldx, t->T, cols, xr);
-                in.xr = xr;
-            }
+            in.xr = (const float *)next;
             next += bytes;
+            owners[owner_count++] = i;
+            filled_bytes += bytes;
         }
         inputs[i] = in;
+    }
+    fill_job job = {tasks, inputs, owners};
+    if (filled_bytes >= ((size_t)1 << 20) && owner_count > 1 && ck_pool_threads() > 1) {
+        ck_parallel_for(owner_count, fill_chunk, &job);
+    } else {
+        for (int64_t k = 0; k < owner_count; k++) fill_chunk(&job, k, 0);
     }
     return inputs;
 }

@@ -137,20 +137,25 @@ struct Transformer {
 
     var eps: Float { Float(config.rmsNormEps) }
 
-    var activeWeightBytesPerToken: Int {
-        func bytes(_ f: FeedForward) -> Int { f.gate.byteCount + f.up.byteCount + f.down.byteCount }
-        var total = lmHead.byteCount + embedTokens.byteCount / max(embedTokens.rows, 1)
+    var activeWeightBytesPerToken: Int { activeWeights(\.byteCount).trunk + activeWeights(\.byteCount).head }
+
+    /// What one token's pass reads of the weights, measured by `size` (bytes or elements): every attention and
+    /// dense matrix, the router, `topK` routed experts and the shared expert of each MoE layer, one embedding row
+    /// (`trunk`), and `lm_head` (`head`).
+    func activeWeights(_ size: (WeightMatrix) -> Int) -> (trunk: Int, head: Int) {
+        func ffn(_ f: FeedForward) -> Int { size(f.gate) + size(f.up) + size(f.down) }
+        var total = size(embedTokens) / max(embedTokens.rows, 1)
         for layer in layers {
             let a = layer.attention
-            total += a.qProj.byteCount + a.kProj.byteCount + a.vProj.byteCount + a.oProj.byteCount
+            total += size(a.qProj) + size(a.kProj) + size(a.vProj) + size(a.oProj)
             switch layer.mlp {
-            case .dense(let mlp): total += bytes(mlp)
+            case .dense(let mlp): total += ffn(mlp)
             case .moe(let moe):
-                let perExpert = moe.experts.map(bytes).reduce(0, +) / max(moe.experts.count, 1)
-                total += moe.router.weight.byteCount + moe.router.topK * perExpert + (moe.shared.map(bytes) ?? 0)
+                let perExpert = moe.experts.map(ffn).reduce(0, +) / max(moe.experts.count, 1)
+                total += size(moe.router.weight) + moe.router.topK * perExpert + (moe.shared.map(ffn) ?? 0)
             }
         }
-        return total
+        return (total, size(lmHead))
     }
 
     /// One sequence of a batch: its new tokens, its cache, and where its rows start in the stacked activations.

@@ -10,11 +10,37 @@ struct MTPBench {
     let plainTokens: [Int32]
     let plainSeconds: Double
 
-    func run() throws {
-        guard model.hasMTP else {
-            print("mtp          the model has no MTP layer (num_nextn_predict_layers = 0)")
-            return
+    /// What the speculative run measured (nil rates when there was nothing to time).
+    struct Result {
+        let tokens: Int
+        let seconds: Double
+        let rate: Double?
+        let plainRate: Double?
+        let drafted: Int
+        let accepted: Int
+        let sameTokens: Bool
+
+        var text: String {
+            var lines: [String] = []
+            if let rate, let plainRate {
+                lines.append(String(format: "mtp decode   %d tokens in %.3f s = %.2f tokens/s (plain %.2f tokens/s, x%.2f)",
+                                    tokens, seconds, rate, plainRate, rate / plainRate))
+            }
+            lines.append(String(format: "mtp drafts   %d drafted, %d accepted (%.1f%%); same tokens as plain greedy: %@", drafted,
+                                accepted, 100 * Double(accepted) / Double(max(drafted, 1)), sameTokens ? "yes" : "NO"))
+            return lines.joined(separator: "\n")
         }
+
+        var jsonFields: [String] {
+            var fields = ["\"mtp_drafted\": \(drafted)", "\"mtp_accepted\": \(accepted)", "\"mtp_same_tokens\": \(sameTokens)"]
+            if let rate { fields.append(String(format: "\"mtp_tokens_per_second\": %.3f", rate)) }
+            return fields
+        }
+    }
+
+    /// Nil when the model has no MTP layer.
+    func run() throws -> Result? {
+        guard model.hasMTP else { return nil }
         let count = plainTokens.count
         let session = try MTPDraftSession(model: model, capacity: prompt.count + count + 2)
         var logits = try session.append(prompt)
@@ -44,12 +70,10 @@ struct MTPBench {
         tokens = Array(tokens.prefix(count))
         // The plain loop ran `count` one-token forwards: its rate is tokens per forward.
         // The MTP steps produced tokens 2 ... count (the first came from the prompt's logits).
-        guard count >= 2, seconds > 0, plainSeconds > 0 else { return }
-        let plainRate = Double(count) / plainSeconds, mtpRate = Double(count - 1) / seconds
-        print(String(format: "mtp decode   %d tokens in %.3f s = %.2f tokens/s (plain %.2f tokens/s, x%.2f)", count, seconds,
-                     mtpRate, plainRate, mtpRate / plainRate))
-        print(String(format: "mtp drafts   %d drafted, %d accepted (%.1f%%); same tokens as plain greedy: %@", drafted,
-                     accepted, 100 * Double(accepted) / Double(max(drafted, 1)), tokens == plainTokens ? "yes" : "NO"))
+        let timed = count >= 2 && seconds > 0 && plainSeconds > 0
+        return Result(tokens: count, seconds: seconds, rate: timed ? Double(count - 1) / seconds : nil,
+                      plainRate: timed ? Double(count) / plainSeconds : nil, drafted: drafted, accepted: accepted,
+                      sameTokens: tokens == plainTokens)
     }
 
     private func argmax(_ values: [Float]) -> Int32 {

@@ -7,15 +7,15 @@ import XCTest
 /// The C linear kernels on every instruction-set path, dtype, token count and awkward width, against float64.
 final class KernelTests: XCTestCase {
     /// `numerics: .fast` checks the fast path's contract instead: products of the weights with the activations
-    /// rounded to BF16 (nearest even), f32 sums; FP8 rows in the BF16 GEMM (AVX512_BF16, 16+ tokens) are first
-    /// rounded to BF16 with their scale applied.
+    /// rounded to BF16 (nearest even), f32 sums; block-scaled FP8 rows in the BF16 GEMM (AVX512_BF16, 16+ tokens)
+    /// are first rounded to BF16 with their scale applied.
     private func check(dtype: ck_dtype, rows: Int, cols: Int, tokens: Int, isa: Int32, seed: UInt64,
                        blockScales: Bool = false, numerics: NumericMode = .exact) {
         var rng = SeededRandom(seed: seed)
         let values = rng.normals(rows * cols, std: 1)
         let x = rng.normals(tokens * cols, std: 1)
         let fast = numerics == .fast && (dtype == CK_BF16 || dtype == CK_F8E4M3)
-        let fp8InBF16Gemm = fast && dtype == CK_F8E4M3 && isa >= 3 && tokens >= 16 && cols % 2 == 0
+        let fp8InBF16Gemm = fast && dtype == CK_F8E4M3 && blockScales && isa >= 3 && tokens >= 16 && cols % 2 == 0
         let xSeen = fast ? x.map { Float(bitPattern: UInt32(FloatEncoding.bf16($0)) << 16) } : x
         var bytes: [UInt8] = []
         var exact: [Double] = []           // the weights as the kernel must see them
@@ -122,6 +122,43 @@ final class KernelTests: XCTestCase {
                 check(dtype: CK_F8E4M3, rows: 136, cols: 384, tokens: tokens, isa: isa, seed: seed, blockScales: true,
                       numerics: .fast)
                 seed += 1
+            }
+        }
+    }
+
+    /// Decode-sized batches (2–15 tokens: batched slots, MTP verification) give every token exactly the bits it gets
+    /// alone, in both modes and on every ISA, for BF16 and FP8 (row and block scales).
+    func testFewTokenProductsAreIdenticalToSingleTokenProducts() {
+        let best = ck_isa()
+        defer { ck_set_isa(best) }
+        var rng = SeededRandom(seed: 4242)
+        let rows = 37, cols = 300
+        let bf16 = rng.normals(rows * cols, std: 1).flatMap { v -> [UInt8] in
+            let b = FloatEncoding.bf16(v)
+            return [UInt8(b & 0xff), UInt8(b >> 8)]
+        }
+        let f8 = (0..<rows * cols).map { _ in UInt8.random(in: 0...0x7e) | (Bool.random() ? 0x80 : 0) }
+        let rowScales = FloatStorage((0..<rows).map { Float($0 + 1) / 32 })
+        let blockScales = FloatStorage([0.5, 0.25, 2, 4, 1, 3])
+        for isa in Int32(0)...best {
+            ck_set_isa(isa)
+            for numerics in NumericMode.allCases {
+                for (bytes, dtype, scales, kind) in [(bf16, CK_BF16, nil, CK_SCALE_NONE), (f8, CK_F8E4M3, rowScales, CK_SCALE_ROW),
+                                                     (f8, CK_F8E4M3, blockScales, CK_SCALE_BLOCK128)] as [([UInt8], ck_dtype, FloatStorage?, ck_scale_kind)] {
+                    bytes.withUnsafeBytes { raw in
+                        let w = WeightMatrix(name: "w", rows: rows, cols: cols, dtype: dtype, data: raw.baseAddress!,
+                                             scales: scales, scaleKind: kind, numerics: numerics)
+                        for tokens in [2, 3, 4, 5, 8, 15] {
+                            let x = rng.normals(tokens * cols, std: 1)
+                            let together = linear(w, x, tokens: tokens)
+                            for t in 0..<tokens {
+                                let alone = linear(w, Array(x[t * cols ..< (t + 1) * cols]), tokens: 1)
+                                XCTAssertEqual(Array(together[t * rows ..< (t + 1) * rows]), alone,
+                                               "isa \(isa) \(numerics) dtype \(dtype.rawValue) scale \(kind.rawValue) T=\(tokens) token \(t)")
+                            }
+                        }
+                    }
+                }
             }
         }
     }

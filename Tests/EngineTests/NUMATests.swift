@@ -181,7 +181,7 @@ final class NUMATests: XCTestCase {
         let plain = try Fixtures.model("tiny-bf16")
         let expected = try plain.forward(tokens, cache: plain.makeCache(capacity: 16), logits: .all)
         let before = NUMAPlacement.memoryPolicy()
-        let placed = try GLMModel.load(from: Fixtures.directory("tiny-bf16"), numa: .distribute)
+        let placed = try GLMModel.load(from: Fixtures.directory("tiny-bf16"), numa: .distribute, numerics: .exact)
         defer { for worker in 1 ..< ck_pool_threads() { _ = ck_pool_set_affinity(worker, -1) } }
         XCTAssertEqual(NUMAPlacement.memoryPolicy()?.mode, before?.mode, "memory policy restored after loading")
         let logits = try placed.forward(tokens, cache: placed.makeCache(capacity: 16), logits: .all)

@@ -70,6 +70,16 @@ void ck_convert_rows(const ck_matrix *w, int64_t r0, int64_t r1, float *out);
 /// Row `r` of W as f32 (embedding lookup).
 void ck_row(const ck_matrix *w, int64_t r, float *out);
 
+// ---- memory ----
+/// Serves allocations below `mmap_threshold` bytes from the heap and keeps up to `trim_threshold` bytes of freed
+/// heap (glibc mallopt), so large activation arrays reuse pages instead of faulting fresh ones in. No-op elsewhere.
+void ck_keep_heap_memory(int64_t mmap_threshold, int64_t trim_threshold);
+
+// ---- measurement ----
+/// Reads a fresh `bytes`-byte buffer `repeats` times on the pool (after one warm-up pass) and writes each pass's
+/// read bandwidth in GB/s (1e9 bytes/s) to gb_per_s[0 ..< repeats]. Returns 0, or -1 if the buffer cannot be had.
+int ck_measure_read_bandwidth(int64_t bytes, int repeats, double *gb_per_s);
+
 // ---- attention ----
 /// Causal GQA attention for T new queries at positions start..start+T-1 over a cache holding
 /// positions 0..start+T-1. q: [T, nH*D]; kc, vc: [capacity, nKV*D]; ctx: [T, nH*D]. Softmax in f32.

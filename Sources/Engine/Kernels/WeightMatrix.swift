@@ -101,9 +101,23 @@ func linearBatch(_ calls: [(weight: WeightMatrix, input: [Float], tokens: Int, b
     }
     var inOffset = 0, outOffset = 0, biasOffset = 0
     var outputRanges: [Range<Int>] = []
+    // Calls that pass the same array (e.g. an expert's gate and up) share one copy, so the kernels can also
+    // share its rounded / packed form.
+    var copied: [UnsafeRawPointer: Int] = [:]
     for (i, call) in calls.enumerated() {
         precondition(call.input.count == call.tokens * call.weight.cols, "linearBatch \(call.weight.name): input size")
-        call.input.withUnsafeBufferPointer { (inputs + inOffset).initialize(from: $0.baseAddress!, count: $0.count) }
+        let source = call.input.withUnsafeBufferPointer { $0.isEmpty ? nil : $0.baseAddress.map(UnsafeRawPointer.init) }
+        let inputOffset: Int
+        if let source, let earlier = copied[source] {
+            inputOffset = earlier
+        } else {
+            call.input.withUnsafeBufferPointer {
+                if let base = $0.baseAddress { (inputs + inOffset).initialize(from: base, count: $0.count) }
+            }
+            if let source { copied[source] = inOffset }
+            inputOffset = inOffset
+            inOffset += call.input.count
+        }
         (matrices + i).initialize(to: call.weight.raw)
         var biasPointer: UnsafePointer<Float>?
         if let bias = call.bias {
@@ -112,11 +126,10 @@ func linearBatch(_ calls: [(weight: WeightMatrix, input: [Float], tokens: Int, b
             biasOffset += bias.count
         }
         let outCount = call.tokens * call.weight.rows
-        (tasks + i).initialize(to: ck_linear_task(w: matrices + i, x: inputs + inOffset, ldx: Int64(call.weight.cols),
+        (tasks + i).initialize(to: ck_linear_task(w: matrices + i, x: inputs + inputOffset, ldx: Int64(call.weight.cols),
                                                    T: Int64(call.tokens), y: outputs + outOffset,
                                                    ldy: Int64(call.weight.rows), bias: biasPointer))
         outputRanges.append(outOffset ..< outOffset + outCount)
-        inOffset += call.input.count
         outOffset += outCount
     }
     ck_linear_many(tasks, Int64(n))
