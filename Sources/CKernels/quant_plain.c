@@ -4,6 +4,9 @@
 #include <math.h>
 #include <stdlib.h>
 
+// Quantisation must give the same bytes on every machine: no fused multiply-adds in this file.
+#pragma STDC FP_CONTRACT OFF
+
 uint16_t ck_f32_to_f16(float f) {
     uint32_t x;
     memcpy(&x, &f, 4);
@@ -43,16 +46,18 @@ static uint16_t quantize_block_q8(const float *w, int8_t *codes) {
     return dh;
 }
 
-/// Codes q_i = clamp(round(w_i / d), −8, 7) and their squared error with scale d.
-static float q4_codes(const float *w, float d, int8_t *q) {
-    float err = 0.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-    for (int i = 0; i < CK_QBLOCK; i++) {
-        float v = ck_round_even(fminf(fmaxf(w[i] * id, -8.0f), 7.0f));
-        q[i] = (int8_t)v;
-        float e = w[i] - d * v;
-        err += e * e;
-    }
-    return err;
+/// Codes q_i = clamp(round(w_i / d), −8, 7) with scale d (reciprocal `id`).
+static void q4_codes(const float *w, float id, float *q) {
+    for (int i = 0; i < CK_QBLOCK; i++) q[i] = ck_round_even(fminf(fmaxf(w[i] * id, -8.0f), 7.0f));
+}
+
+/// Σ a_i · b_i in a fixed order (four interleaved partial sums, then combined), so the compiler may vectorise it
+/// and every build gives the same bits.
+static float dot32(const float *a, const float *b) {
+    float s[4] = {0, 0, 0, 0};
+    for (int i = 0; i < CK_QBLOCK; i += 4)
+        for (int k = 0; k < 4; k++) s[k] += a[i + k] * b[i + k];
+    return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
 /// The weight of largest magnitude m is mapped to each candidate code v (d = m / v); for each, the codes are
@@ -64,22 +69,23 @@ static const float q4_candidates[] = {-8.0f, -7.5f, -7.0f, -6.5f, 7.0f, 7.5f};
 static uint16_t quantize_block_q4(const float *w, uint8_t *codes) {
     float m = 0.0f;
     for (int i = 0; i < CK_QBLOCK; i++) if (fabsf(w[i]) > fabsf(m)) m = w[i];
-    int8_t q[CK_QBLOCK], best_q[CK_QBLOCK];
+    float q[CK_QBLOCK], best_q[CK_QBLOCK] = {0}, e[CK_QBLOCK];
     uint16_t best_d = 0;
     float best_err = INFINITY;
     if (m != 0.0f) {
         for (size_t k = 0; k < sizeof(q4_candidates) / sizeof(q4_candidates[0]); k++) {
-            q4_codes(w, m / q4_candidates[k], q);
-            float wq = 0.0f, qq = 0.0f;
-            for (int i = 0; i < CK_QBLOCK; i++) { wq += w[i] * q[i]; qq += (float)(q[i] * q[i]); }
+            q4_codes(w, q4_candidates[k] / m, q);
+            float qq = dot32(q, q);
             if (qq == 0.0f) continue;
-            uint16_t dh = ck_f32_to_f16(wq / qq);
-            float err = q4_codes(w, ck_f16_to_f32(dh), q);
+            uint16_t dh = ck_f32_to_f16(dot32(w, q) / qq);
+            float d = ck_f16_to_f32(dh);
+            q4_codes(w, d != 0.0f ? 1.0f / d : 0.0f, q);
+            for (int i = 0; i < CK_QBLOCK; i++) { float p = d * q[i]; e[i] = w[i] - p; }
+            float err = dot32(e, e);
             if (err < best_err) { best_err = err; best_d = dh; memcpy(best_q, q, sizeof q); }
         }
     }
-    if (best_err == INFINITY) memset(best_q, 0, sizeof best_q);
-    for (int i = 0; i < CK_QBLOCK; i++) codes[i] = (uint8_t)(best_q[i] + 8);
+    for (int i = 0; i < CK_QBLOCK; i++) codes[i] = (uint8_t)((int)best_q[i] + 8);
     return best_d;
 }
 
