@@ -47,7 +47,41 @@ INLINE AVNNI void tile(int32_t dtype, const ck_matrix *w, const ck_qact *a, floa
             for (int t = 0; t < NT; t++) s[k][t] = _mm512_mul_ps(ws, _mm512_load_ps(a->dx + (t0 + t) * nbq + g));
         }
         __m512i idx = first;
-        for (int64_t b = g; b < g + ng; b += 2) {
+        int64_t b = g;
+        if (dtype == CK_Q4) {
+            // Four blocks per step: one 64-byte load holds pairs (b, b+1) and (b+2, b+3); its low nibbles are the
+            // codes of blocks b and b+2, its high nibbles those of b+1 and b+3. ck_qact_prepare stored this
+            // group's activations (and init) in the order b, b+2, b+1, b+3 to match.
+            const __m512i mask = _mm512_set1_epi8(0x0f);
+            const __m512i odd = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2);
+            const __m512i four = _mm512_set1_epi32(4);
+            __m512i base = _mm512_setzero_si512();
+            for (; b + 4 <= g + ng; b += 4) {
+                __m512i lo[4], hi[4];
+                for (int k = 0; k < NR; k++) {
+                    __m512i v = _mm512_loadu_si512(codes[k] + (b / 2) * CK_QBLOCK);
+                    lo[k] = _mm512_and_si512(v, mask);
+                    hi[k] = _mm512_and_si512(_mm512_srli_epi16(v, 4), mask);
+                }
+                __m512i idx_lo = _mm512_add_epi32(base, odd), idx_hi = _mm512_add_epi32(idx_lo, _mm512_set1_epi32(1));
+                for (int t = 0; t < NT; t++) {
+                    int64_t tt = t0 + t;
+                    const int8_t *qx = a->qx + tt * nbp * 32 + b * 32;
+                    const int32_t *init = a->init + tt * nbp * 8 + b * 8;
+                    __m512i x_lo = _mm512_load_si512(qx), x_hi = _mm512_load_si512(qx + 64);
+                    __m512i i_lo = _mm512_load_si512(init), i_hi = _mm512_load_si512(init + 16);
+                    for (int k = 0; k < NR; k++) {
+                        __m512i d_lo = _mm512_dpbusd_epi32(i_lo, lo[k], x_lo);
+                        __m512i d_hi = _mm512_dpbusd_epi32(i_hi, hi[k], x_hi);
+                        acc[k][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d_lo), _mm512_permutexvar_ps(idx_lo, s[k][t]), acc[k][t]);
+                        acc[k][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d_hi), _mm512_permutexvar_ps(idx_hi, s[k][t]), acc[k][t]);
+                    }
+                }
+                base = _mm512_add_epi32(base, four);
+            }
+            idx = _mm512_add_epi32(first, base);
+        }
+        for (; b < g + ng; b += 2) {
             __m512i wv[4];
             for (int k = 0; k < NR; k++) wv[k] = load_pair(dtype, codes[k], b);
             for (int t = 0; t < NT; t++) {

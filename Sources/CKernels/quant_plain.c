@@ -195,6 +195,30 @@ static void qact_quantize_plain(const float *x, int64_t cols, int64_t nbp, int32
     }
 }
 
+#if defined(__x86_64__)
+static int has_vnni(void);
+#endif
+
+/// Whether ck_qrows will run the AVX-512 VNNI kernel (which wants q4 activations regrouped, see below).
+static int uses_vnni(void) {
+#if defined(__x86_64__)
+    return ck_isa() >= 2 && has_vnni();
+#else
+    return 0;
+#endif
+}
+
+/// For the VNNI q4 kernel: in every full group of four blocks (b ≡ 0 mod 4), blocks b+1 and b+2 change places
+/// (their values and init vectors), so that one 64-byte load of codes meets its activations in order.
+static void regroup_q4(int8_t *qx, int32_t *init, int64_t nbp) {
+    for (int64_t b = 0; b + 4 <= nbp; b += 4) {
+        int8_t tq[32];
+        int32_t ti[8];
+        memcpy(tq, qx + (b + 1) * 32, 32); memcpy(qx + (b + 1) * 32, qx + (b + 2) * 32, 32); memcpy(qx + (b + 2) * 32, tq, 32);
+        memcpy(ti, init + (b + 1) * 8, 32); memcpy(init + (b + 1) * 8, init + (b + 2) * 8, 32); memcpy(init + (b + 2) * 8, ti, 32);
+    }
+}
+
 void ck_qact_prepare(int32_t dtype, const float *x, int64_t ldx, int64_t T, int64_t cols, void *mem, ck_qact *a) {
     int64_t nbp = ck_qblocks_padded(cols), nbq = padded16(nbp);
     a->T = T; a->nb = (cols + CK_QBLOCK - 1) / CK_QBLOCK; a->nbp = nbp; a->nbq = nbq;
@@ -202,16 +226,17 @@ void ck_qact_prepare(int32_t dtype, const float *x, int64_t ldx, int64_t T, int6
     a->dx = (float *)((uint8_t *)mem + align64(T * nbp * 32));
     a->init = (int32_t *)((uint8_t *)a->dx + align64(T * nbq * 4));
     int32_t offset = dtype == CK_Q8 ? 128 : 8;
+    int regroup = dtype == CK_Q4 && uses_vnni();
     for (int64_t t = 0; t < T; t++) {
         float *dx = a->dx + t * nbq;
         for (int64_t b = nbp; b < nbq; b++) dx[b] = 0.0f;
 #if defined(__x86_64__)
-        if (ck_isa() >= 2) {
-            ck_qact_quantize_avx512(x + t * ldx, cols, nbp, offset, a->qx + t * nbp * 32, dx, a->init + t * nbp * 8);
-            continue;
-        }
+        if (ck_isa() >= 2) ck_qact_quantize_avx512(x + t * ldx, cols, nbp, offset, a->qx + t * nbp * 32, dx,
+                                                   a->init + t * nbp * 8);
+        else
 #endif
         qact_quantize_plain(x + t * ldx, cols, nbp, offset, a->qx + t * nbp * 32, dx, a->init + t * nbp * 8);
+        if (regroup) regroup_q4(a->qx + t * nbp * 32, a->init + t * nbp * 8, nbp);
     }
 }
 
