@@ -54,12 +54,15 @@ final class WeightLoader {
         for file in checkpoint.files {
             let entries = file.metadata.filter { $0.key.hasPrefix(QuantizationFormat.metadataPrefix) }
             if entries.isEmpty { continue }
+            // Errors name the first quantised tensor of the file.
+            let first = entries.keys.filter { $0 != QuantizationFormat.versionKey }.sorted().first
+                .map { String($0.dropFirst(QuantizationFormat.metadataPrefix.count)) } ?? QuantizationFormat.versionKey
             guard let version = file.metadata[QuantizationFormat.versionKey] else {
-                throw EngineError.badTensor(file: file.name, tensor: entries.keys.sorted()[0],
+                throw EngineError.badTensor(file: file.name, tensor: first,
                                             problem: "glmserve block metadata without '\(QuantizationFormat.versionKey)'")
             }
             guard version == String(QuantizationFormat.version) else {
-                throw EngineError.badTensor(file: file.name, tensor: entries.keys.sorted().first { $0 != QuantizationFormat.versionKey } ?? QuantizationFormat.versionKey,
+                throw EngineError.badTensor(file: file.name, tensor: first,
                                             problem: "glmserve block format version \(version) is not supported (this build reads version \(QuantizationFormat.version))")
             }
             for (key, value) in entries where key != QuantizationFormat.versionKey {

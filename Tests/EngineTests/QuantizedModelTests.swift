@@ -90,7 +90,7 @@ final class QuantizedModelTests: XCTestCase {
 
     func testBrokenFoldersAreRefusedNamingFileAndTensor() throws {
         try expectRefusal(editing: { $0 = $0.replacingOccurrences(of: "\"glmserve.version\":\"1\"", with: "\"glmserve.version\":\"7\"") },
-                          "model-00001-of-00001.safetensors: tensor 'glmserve.")
+                          "model-00001-of-00001.safetensors: tensor 'lm_head.weight': glmserve block format version 7")
         try expectRefusal(editing: { $0 = $0.replacingOccurrences(of: "\"glmserve.version\":\"1\"", with: "\"glmserve.version\":\"7\"") },
                           "block format version 7 is not supported")
         // Blocks of another width than the tensor holds: q8 metadata on a q4 expert.
