@@ -16,8 +16,10 @@
 //
 // The products (linear.c dispatches here): in the fast path the activations are quantised per 32-column block
 // to int8 (scale = max|x| / 127, round to nearest even) and each block's dot product is an exact integer sum,
-// scaled by (weight scale × activation scale) in f32; in the exact path (`ck_matrix.exact`) the weights are
-// dequantised to f32 (exactly, by the rules above) and multiplied with the f32 activations.
+// scaled by (weight scale × activation scale) in f32 — for up to 8 tokens per read of a row; prefill (16 tokens
+// or more) dequantises tiles of rows to BF16 for the BF16 GEMM where the CPU has AVX512_BF16 (else to f32 for
+// sgemm). In the exact path (`ck_matrix.exact`) the weights are dequantised to f32 (exactly, by the rules above)
+// and multiplied with the f32 activations.
 #include "CKernels.h"
 
 #define CK_QBLOCK 32
