@@ -7,7 +7,8 @@ import PackageDescription
 //         │   COpenBLAS ───┤           │
 //         │   CNuma ───────┘           ├─> Server ─> glmserve
 //         ├─> Tokenizer ───────────────┤
-//         └─> Chat ────────────────────┤
+//         ├─> Chat ────────────────────┤
+//         └─> Structured ──────────────┤
 //             HTTP ────────────────────┘
 let package = Package(
     name: "GLMServe",
@@ -30,10 +31,11 @@ let package = Package(
         .target(name: "JSON"),
         .target(name: "Tokenizer", dependencies: ["JSON"]),
         .target(name: "Chat", dependencies: ["JSON"]),
+        .target(name: "Structured", dependencies: ["JSON"]),
         .target(name: "HTTP"),
-        .target(name: "Server", dependencies: ["Engine", "Tokenizer", "Chat", "JSON", "HTTP"]),
+        .target(name: "Server", dependencies: ["Engine", "Tokenizer", "Chat", "Structured", "JSON", "HTTP"]),
         .executableTarget(name: "glmserve", dependencies: [
-            "Server", "Engine", "SafeTensors", "Tokenizer", "Chat", "JSON",
+            "Server", "Engine", "SafeTensors", "Tokenizer", "Chat", "Structured", "JSON",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"]),
@@ -41,8 +43,9 @@ let package = Package(
         .testTarget(name: "JSONTests", dependencies: ["JSON", "TestSupport"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "JSON"]),
         .testTarget(name: "ChatTests", dependencies: ["Chat", "JSON", "TestSupport"]),
+        .testTarget(name: "StructuredTests", dependencies: ["Structured", "JSON", "TestSupport"]),
         // Test helpers shared by the HTTP and Server tests (a raw-socket HTTP client).
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["JSON"], path: "Tests/TestSupport"),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "TestSupport"]),
         .testTarget(name: "ServerTests", dependencies: ["Server", "Engine", "Chat", "Tokenizer", "JSON", "HTTP",
                                                         "TestSupport"]),

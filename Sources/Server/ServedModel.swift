@@ -17,6 +17,8 @@ public final class ServedModel: @unchecked Sendable {
     /// The weights' format `/v1/models` reports (`weight_format`), e.g. "q4 (GLMServe blocks v1)"; nil: not shown.
     public var weightFormat: String?
     let scheduler: GenerationScheduler
+    /// Grammars of `response_format`, compiled for this vocabulary.
+    let structuredOutput: StructuredOutputCompiler
 
     /// GLM's end-of-turn tokens, stops in every GLM-4.x deployment.
     static let turnTokens = ["<|endoftext|>", "<|user|>", "<|observation|>", "<|system|>", "<|assistant|>"]
@@ -35,6 +37,7 @@ public final class ServedModel: @unchecked Sendable {
         self.contextSize = contextSize
         self.vocabularySize = languageModel.vocabularySize
         self.created = Int(Date().timeIntervalSince1970)
+        self.structuredOutput = StructuredOutputCompiler(tokenizer: tokenizer, vocabularySize: languageModel.vocabularySize)
         self.scheduler = GenerationScheduler(model: languageModel, contextSize: contextSize, parallel: parallel,
                                              maxQueue: maxQueue,
                                              log: log)

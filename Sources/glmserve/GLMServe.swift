@@ -10,6 +10,7 @@ struct GLMServe: ParsableCommand {
         subcommands: [
             ServeCommand.self,
             ScoreCommand.self, GenerateCommand.self, BenchCommand.self, PerplexityCommand.self, QuantizeCommand.self,
+            BenchGrammarCommand.self,
             TokenizeCommand.self, DetokenizeCommand.self, RenderCommand.self,
         ],
         defaultSubcommand: ServeCommand.self

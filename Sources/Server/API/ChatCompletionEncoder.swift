@@ -1,6 +1,7 @@
 import Chat
 import Foundation
 import JSON
+import Tokenizer
 
 /// Builds `chat.completion` and `chat.completion.chunk` objects as openai-python's types define them.
 struct ChatCompletionEncoder {
@@ -9,11 +10,15 @@ struct ChatCompletionEncoder {
     let model: String
     let includeUsageField: Bool
     let excludeReasoning: Bool
+    /// For the text and bytes of logprobs entries.
+    let tokenizer: Tokenizer?
 
     static let systemFingerprint = "fp_glmserve"
 
-    init(model: String, includeUsageField: Bool, excludeReasoning: Bool) {
-        id = "chatcmpl-" + ChatCompletionEncoder.randomHex(24)
+    /// - Parameter id: the completion's id (Z.ai's `request_id`); a fresh `chatcmpl-…` when nil.
+    init(model: String, includeUsageField: Bool, excludeReasoning: Bool, id: String? = nil, tokenizer: Tokenizer? = nil) {
+        self.id = id ?? "chatcmpl-" + ChatCompletionEncoder.randomHex(24)
+        self.tokenizer = tokenizer
         created = Int(Date().timeIntervalSince1970)
         self.model = model
         self.includeUsageField = includeUsageField
@@ -37,13 +42,13 @@ struct ChatCompletionEncoder {
 
     // MARK: streaming
 
-    /// A chunk with one choice carrying `delta` (and `finish_reason`).
-    func chunk(delta: JSONObject, finishReason: String? = nil) -> String {
+    /// A chunk with one choice carrying `delta` (and `finish_reason`, and `logprobs` when given).
+    func chunk(delta: JSONObject, finishReason: String? = nil, logprobs: JSONValue? = nil) -> String {
         var o = envelope(object: "chat.completion.chunk")
         var choice = JSONObject()
         choice["index"] = 0
         choice["delta"] = .object(delta)
-        choice["logprobs"] = .null
+        choice["logprobs"] = logprobs ?? .null
         choice["finish_reason"] = finishReason.map(JSONValue.string) ?? .null
         o["choices"] = .array([.object(choice)])
         if includeUsageField { o["usage"] = .null }
@@ -55,11 +60,18 @@ struct ChatCompletionEncoder {
         chunk(delta: ["role": "assistant", "content": ""])
     }
 
-    /// Chunks for a batch of parser deltas; consecutive text of one kind is merged.
-    func chunks(for deltas: [OutputDelta]) -> [String] {
+    /// Chunks for a batch of parser deltas; consecutive text of one kind is merged. `logprobs`, when given, is
+    /// asked once for the entries the first chunk carries.
+    func chunks(for deltas: [OutputDelta], logprobs: (() -> JSONValue?)? = nil) -> [String] {
         var out: [String] = []
         var pendingKind: String?
         var pendingText = ""
+        var logprobs = logprobs
+        func chunk(delta: JSONObject) -> String {
+            let entries = logprobs?()
+            logprobs = nil
+            return self.chunk(delta: delta, logprobs: entries)
+        }
         func flushText() {
             if let kind = pendingKind, !pendingText.isEmpty {
                 out.append(chunk(delta: [kind: .string(pendingText)]))
@@ -92,8 +104,34 @@ struct ChatCompletionEncoder {
         return out
     }
 
-    func finishChunk(reason: String) -> String {
-        chunk(delta: [:], finishReason: reason)
+    func finishChunk(reason: String, logprobs: JSONValue? = nil) -> String {
+        chunk(delta: [:], finishReason: reason, logprobs: logprobs)
+    }
+
+    // MARK: logprobs
+
+    /// `{"content": [...]}` in OpenAI's shape, plus `"reasoning": [...]` (same shape) for the reasoning's
+    /// tokens when there are any and reasoning is not excluded.
+    func logprobs(content: [TokenLogprob], reasoning: [TokenLogprob]) -> JSONValue {
+        var o = JSONObject()
+        o["content"] = .array(content.map(entry))
+        if !reasoning.isEmpty && !excludeReasoning { o["reasoning"] = .array(reasoning.map(entry)) }
+        return .object(o)
+    }
+
+    private func entry(_ e: TokenLogprob) -> JSONValue {
+        var o = tokenFields(e.token, e.logprob)
+        o["top_logprobs"] = .array(e.top.map { .object(tokenFields($0.token, $0.logprob)) })
+        return .object(o)
+    }
+
+    private func tokenFields(_ token: Int, _ logprob: Float) -> JSONObject {
+        let bytes = tokenizer?.bytes(ofToken: token) ?? []
+        var o = JSONObject()
+        o["token"] = .string(tokenizer?.decode([token]) ?? "")
+        o["logprob"] = logprob.isFinite ? JSONValue(Double(logprob)) : JSONValue(-9999.0)
+        o["bytes"] = .array(bytes.map { JSONValue(Int($0)) })
+        return o
     }
 
     /// The final `choices: []` chunk carrying usage.
@@ -106,7 +144,7 @@ struct ChatCompletionEncoder {
 
     // MARK: whole answers
 
-    func completion(deltas: [OutputDelta], summary: CompletionSummary) -> String {
+    func completion(deltas: [OutputDelta], summary: CompletionSummary, logprobs: JSONValue? = nil) -> String {
         var reasoning = ""
         var content = ""
         var calls: [(id: String, name: String, arguments: String)] = []
@@ -140,7 +178,7 @@ struct ChatCompletionEncoder {
         var choice = JSONObject()
         choice["index"] = 0
         choice["message"] = .object(message)
-        choice["logprobs"] = .null
+        choice["logprobs"] = logprobs ?? .null
         choice["finish_reason"] = .string(summary.finishReason)
         var o = envelope(object: "chat.completion")
         o["choices"] = .array([.object(choice)])

@@ -15,6 +15,19 @@ struct ChatCompletionOptions {
     /// reasoning when thinking is on, see `ToolCallForcer`), `\n<tool_call>` or `\n<tool_call>NAME\n`, so the
     /// model writes a call.
     var forcedToolCall: String?
+    /// `response_format`: free text, any JSON object, or JSON valid under a schema (constrained decoding).
+    var responseFormat: ResponseFormat = .text
+    /// Log-probabilities of the chosen tokens: nil when not asked for, else how many alternatives to list per
+    /// token (`top_logprobs` for chat, the `logprobs` integer for `/v1/completions`).
+    var logprobs: Int?
+    /// Z.ai's `request_id`: used as the completion's id when given.
+    var requestID: String?
+    /// `user` or `user_id`: accepted and written to the generation's log line.
+    var user: String?
+    /// Whether the request offers tools (and `tool_choice` is not `none`).
+    var offersTools = false
+
+    static let maximumTopLogprobs = 20
 
     static let maxStopStrings = 16
 
@@ -48,6 +61,8 @@ struct ChatCompletionOptions {
         }
 
         sampling.temperature = try fields.double("temperature", in: 0...100) ?? defaults.temperature ?? 1
+        // Z.ai: `do_sample: false` means greedy decoding whatever the temperature.
+        if try fields.bool("do_sample") == false { sampling.temperature = 0 }
         sampling.topP = try fields.double("top_p", in: 0...1) ?? defaults.topP ?? 1
         if sampling.topP == 0 { throw APIError.invalidField("top_p", "greater than 0 and at most 1") }
         sampling.topK = max(0, try fields.int("top_k") ?? defaults.topK ?? 0)
@@ -65,8 +80,68 @@ struct ChatCompletionOptions {
         parallelToolCalls = try fields.bool("parallel_tool_calls") ?? true
         let tools = try fields.array("tools") ?? []
         forcedToolCall = try ChatCompletionOptions.forcedToolCall(fields.value("tool_choice"), tools: tools)
-        _ = try fields.string("user")
+        offersTools = !tools.isEmpty && fields.value("tool_choice")?.string != "none"
+        user = try fields.string("user") ?? fields.string("user_id")
+        if let id = try fields.string("request_id"), !id.isEmpty { requestID = id }
         _ = try fields.object("chat_template_kwargs")
+
+        responseFormat = try ChatCompletionOptions.responseFormat(fields.value("response_format"))
+        if responseFormat != .text && forcedToolCall != nil {
+            throw APIError(status: 400, message: "response_format cannot be combined with a forced tool call "
+                + "(tool_choice \"required\" or a named function): the answer is then a tool call, not a document.",
+                param: "response_format", code: "unsupported_value")
+        }
+        logprobs = try ChatCompletionOptions.logprobs(fields, legacy: !requiresMessages)
+    }
+
+    /// `logprobs` (a boolean; for `/v1/completions` the number of alternatives) and `top_logprobs`.
+    private static func logprobs(_ fields: FieldReader, legacy: Bool) throws -> Int? {
+        let range = 0...maximumTopLogprobs
+        if legacy {
+            if let count = fields.value("logprobs"), count.bool != nil {
+                throw APIError.invalidField("logprobs", "an integer between 0 and \(maximumTopLogprobs) on /v1/completions")
+            }
+            return try fields.int("logprobs", in: range)
+        }
+        let wanted = try fields.bool("logprobs") ?? false
+        let top = try fields.int("top_logprobs", in: range)
+        if top != nil && !wanted {
+            throw APIError.invalidField("top_logprobs", "sent only together with \"logprobs\": true")
+        }
+        return wanted ? (top ?? 0) : nil
+    }
+
+    private static func responseFormat(_ value: JSONValue?) throws -> ResponseFormat {
+        guard let value else { return .text }
+        let expectation = "{\"type\": \"text\"}, {\"type\": \"json_object\"} or {\"type\": \"json_schema\", \"json_schema\": {\"name\": …, \"schema\": {…}}}"
+        guard value.object != nil, let type = value["type"]?.string else {
+            throw APIError.invalidField("response_format", expectation)
+        }
+        switch type {
+        case "text": return .text
+        case "json_object": return .jsonObject
+        case "json_schema":
+            guard let wrapper = value["json_schema"], wrapper.object != nil else {
+                throw APIError.invalidField("response_format.json_schema", "an object with 'name' and 'schema'")
+            }
+            if let name = wrapper["name"], name.string == nil {
+                throw APIError.invalidField("response_format.json_schema.name", "a string")
+            }
+            if let strict = wrapper["strict"], strict.bool == nil, !strict.isNull {
+                throw APIError.invalidField("response_format.json_schema.strict", "a boolean")
+            }
+            guard let schema = wrapper["schema"], !schema.isNull else {
+                // OpenAI allows a missing schema: any JSON value then.
+                return .jsonSchema(.bool(true))
+            }
+            guard schema.object != nil || schema.bool != nil else {
+                throw APIError.invalidField("response_format.json_schema.schema", "a JSON schema (an object)")
+            }
+            return .jsonSchema(schema)
+        default:
+            throw APIError.invalidField("response_format.type",
+                                        "\"text\", \"json_object\" or \"json_schema\", not \(JSONValue.quoted(type))")
+        }
     }
 
     /// Validates `tool_choice`; returns the forced start of the answer for `"required"` and named functions.

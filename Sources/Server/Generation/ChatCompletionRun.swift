@@ -1,4 +1,5 @@
 import Chat
+import Structured
 import Foundation
 import JSON
 import Tokenizer
@@ -35,6 +36,37 @@ final class ChatCompletionRun {
     private var completionTokens = 0
     private var reasoningTokens = 0
     private var lastTokenWasReasoning = false
+    /// `<think>`, `</think>`, `<tool_call>` when the answer may open with reasoning (for sorting logprobs).
+    private let reasoningMarkers: (open: Int?, close: Int?, toolCall: Int?)?
+    private var logprobPhase = LogprobPhase.start
+    private var pendingLogprobs: (content: [TokenLogprob], reasoning: [TokenLogprob]) = ([], [])
+    private enum LogprobPhase { case start, reasoning, answer }
+
+    /// The log-probabilities of the tokens consumed since the last call: the answer's tokens, and the
+    /// reasoning's (every token from `<think>` through `</think>`) apart.
+    func takeLogprobs() -> (content: [TokenLogprob], reasoning: [TokenLogprob]) {
+        defer { pendingLogprobs = ([], []) }
+        return pendingLogprobs
+    }
+
+    private func sortLogprobs() {
+        for entry in job.takeLogprobs() {
+            guard let markers = reasoningMarkers else { pendingLogprobs.content.append(entry); continue }
+            switch logprobPhase {
+            case .start:
+                if entry.token == markers.open { logprobPhase = .reasoning }
+                else if model.tokenizer.decode([entry.token]).allSatisfy(\.isNewline) {} else { logprobPhase = .answer }
+            case .reasoning, .answer: break
+            }
+            if logprobPhase == .reasoning && entry.token == markers.toolCall { logprobPhase = .answer }
+            if logprobPhase == .reasoning {
+                pendingLogprobs.reasoning.append(entry)
+                if entry.token == markers.close { logprobPhase = .answer }
+            } else {
+                pendingLogprobs.content.append(entry)
+            }
+        }
+    }
 
     /// How often the consumer wakes to check its client while waiting for tokens.
     static let pollInterval: TimeInterval = 0.05
@@ -43,9 +75,36 @@ final class ChatCompletionRun {
     var cachedPromptTokens: Int { job.cachedPromptTokens }
     var promptTokenCount: Int { job.promptTokens.count }
 
-    convenience init(model: ServedModel, options: ChatCompletionOptions, prompt: ChatPrompt, promptTokens: [Int]) {
-        self.init(model: model, options: options, promptTokens: promptTokens, tools: prompt.tools,
-                  parseReasoning: prompt.outputMayStartWithReasoning)
+    convenience init(model: ServedModel, options: ChatCompletionOptions, prompt: ChatPrompt, promptTokens: [Int]) throws {
+        try self.init(model: model, options: options, promptTokens: promptTokens, tools: prompt.tools,
+                      parseReasoning: prompt.outputMayStartWithReasoning)
+    }
+
+    /// The grammars of the answer: the `response_format` document (after the reasoning when the answer may open
+    /// with `<think>`) and the arguments of constrained tool calls (strict tools; every tool when a call is
+    /// forced). nil when neither applies.
+    static func answerConstraint(_ options: ChatCompletionOptions, tools: JSONValue?, model: ServedModel,
+                                 afterReasoning: Bool) throws -> AnswerConstraint? {
+        let compiler = model.structuredOutput
+        let masker = try compiler.masker(for: options.responseFormat)
+        var callMasker: GrammarTokenMasker?
+        if let list = tools?.array, !list.isEmpty {
+            callMasker = try compiler.toolCallMasker(tools: list, forced: options.forcedToolCall != nil)
+        }
+        guard masker != nil || callMasker != nil else { return nil }
+        let tokenizer = model.tokenizer
+        var constraint = AnswerConstraint(masker: masker, vocabularyBytes: compiler.vocabularyBytes)
+        constraint.toolCallOpen = tokenizer.id(forToken: "<tool_call>")
+        constraint.allowsToolCalls = options.offersTools && tools != nil && constraint.toolCallOpen != nil
+        if let callMasker {
+            constraint.toolCallMasker = callMasker
+            constraint.toolCallBytes = compiler.toolCallTrie().bytes
+        }
+        if afterReasoning, let open = tokenizer.id(forToken: "<think>"), let close = tokenizer.id(forToken: "</think>") {
+            let leading = ["\n", "\n\n"].map { tokenizer.encode($0) }.filter { $0.count == 1 }.map { $0[0] }
+            constraint.reasoning = (open, close, Set(leading))
+        }
+        return constraint
     }
 
     /// The forced call of `tool_choice` (placed after the reasoning when the answer may open with `<think>`).
@@ -67,13 +126,20 @@ final class ChatCompletionRun {
     ///   - parseReasoning: whether the answer may open with `<think>`.
     ///   - rawText: pass the text through unparsed and untrimmed (`/v1/completions`).
     init(model: ServedModel, options: ChatCompletionOptions, promptTokens: [Int], tools: JSONValue?,
-         parseReasoning: Bool, rawText: Bool = false) {
+         parseReasoning: Bool, rawText: Bool = false) throws {
         self.model = model
         let room = model.contextSize - promptTokens.count
+        let constraint = try ChatCompletionRun.answerConstraint(options, tools: rawText ? nil : tools, model: model,
+                                                                afterReasoning: parseReasoning && !rawText)
         job = GenerationJob(promptTokens: promptTokens, sampling: options.sampling,
                             maxNewTokens: min(options.maxTokens ?? room, room), stopTokenIDs: model.stopTokenIDs,
                             forcedToolCall: rawText ? nil : ChatCompletionRun.forcedToolCall(
-                                options.forcedToolCall, tokenizer: model.tokenizer, afterReasoning: parseReasoning))
+                                options.forcedToolCall, tokenizer: model.tokenizer, afterReasoning: parseReasoning),
+                            constraint: constraint, logprobs: options.logprobs, user: options.user)
+        reasoningMarkers = parseReasoning && !rawText
+            ? (model.tokenizer.id(forToken: "<think>"), model.tokenizer.id(forToken: "</think>"),
+               model.tokenizer.id(forToken: "<tool_call>"))
+            : nil
         pipeline = CompletionTextPipeline(tokenizer: model.tokenizer, stopStrings: options.stop, tools: tools,
                                           parseReasoning: parseReasoning, rawText: rawText)
         parallelToolCalls = options.parallelToolCalls
@@ -108,6 +174,7 @@ final class ChatCompletionRun {
             switch event {
             case let .token(id):
                 completionTokens += 1
+                if job.logprobs != nil { sortLogprobs() }
                 let deltas = filter(pipeline.feed(id))
                 countReasoning(deltas)
                 if !deltas.isEmpty && !deliver(deltas) { model.scheduler.cancel(job); return nil }

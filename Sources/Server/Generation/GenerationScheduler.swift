@@ -228,6 +228,7 @@ public final class GenerationScheduler: @unchecked Sendable {
         generation.position = common
         generation.job.setCachedPromptTokens(common)
         generation.stats.promptTokens = prompt.count
+        generation.stats.user = generation.job.user
         generation.stats.cachedTokens = common
     }
 
@@ -266,13 +267,14 @@ public final class GenerationScheduler: @unchecked Sendable {
             (token, forced) = (pending, false)
             generation.pendingToken = nil
         } else {
-            (token, forced) = generation.forcer.next(sample: { generation.sampler.sample(generation.logits) },
+            (token, forced) = generation.forcer.next(sample: { generation.sampleNext() },
                                                      isStop: { job.stopTokenIDs.contains($0) })
         }
         if let cause = emit(token, forced: forced, generation) { return .finished(cause) }
         if session.count >= session.capacity { return .finished(.length) }
+        // Constrained answers and logprobs need the logits of every token: no drafts for them.
         if let drafting = session as? SpeculativeInferenceSession, generation.forcer.isSettled,
-           session.count + 2 <= session.capacity {
+           job.constraint == nil, job.logprobs == nil, session.count + 2 <= session.capacity {
             return try speculate(after: token, drafting, generation).map(StepOutcome.finished) ?? .running
         }
         return .decode(DecodeStep(session: session, token: token))
@@ -283,7 +285,8 @@ public final class GenerationScheduler: @unchecked Sendable {
         let job = generation.job
         if !forced && job.stopTokenIDs.contains(token) { return .stopToken }
         generation.sampler.accept(token)
-        job.emit(.token(token))
+        generation.constraintState?.advance(token)
+        job.emit(.token(token), logprob: job.logprobs.map { TokenLogprob(token: token, logits: generation.logits, count: $0) })
         generation.stats.generatedTokens += 1
         return generation.stats.generatedTokens >= job.maxNewTokens ? .length : nil
     }

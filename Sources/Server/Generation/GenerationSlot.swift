@@ -27,6 +27,8 @@ final class ActiveGeneration {
     var logits: [Float] = []
     var sampler: Sampler
     var forcer: ToolCallForcer
+    /// Where the answer is in its `response_format` grammar.
+    var constraintState: AnswerConstraintState?
     /// The next token when a rejected draft's verification already chose it (speculative decoding).
     var pendingToken: Int?
     var stats = GenerationStatistics()
@@ -37,6 +39,16 @@ final class ActiveGeneration {
         self.slot = slot
         self.sampler = Sampler(parameters: job.sampling)
         self.forcer = ToolCallForcer(job.forcedToolCall)
+        self.constraintState = job.constraint.map(AnswerConstraintState.init)
+    }
+
+    /// The sampler's choice from the current logits, with the tokens the answer's grammar forbids masked out.
+    func sampleNext() -> Int {
+        guard var state = constraintState else { return sampler.sample(logits) }
+        var masked = logits
+        state.mask(&masked, stopTokens: job.stopTokenIDs)
+        constraintState = state
+        return sampler.sample(masked)
     }
 }
 
@@ -49,6 +61,8 @@ struct GenerationStatistics {
     var decodeSeconds = 0.0
     var draftedTokens = 0
     var acceptedDrafts = 0
+    /// The request's `user`, when it sent one.
+    var user: String?
 
     func summary(_ cause: FinishCause) -> String {
         let computed = promptTokens - cachedTokens
@@ -56,8 +70,9 @@ struct GenerationStatistics {
         let decodeRate = decodeSeconds > 0 ? Double(generatedTokens) / decodeSeconds : 0
         let line = String(format: "generation %@: prompt %d tokens (%d cached), prefill %.1f tok/s; completion %d tokens, %.1f tok/s",
                           "\(cause)", promptTokens, cachedTokens, prefillRate, generatedTokens, decodeRate)
-        guard draftedTokens > 0 else { return line }
+        let userPart = user.map { "; user \(String(reflecting: $0))" } ?? ""
+        guard draftedTokens > 0 else { return line + userPart }
         return line + String(format: "; drafts %d, accepted %d (%.0f%%)", draftedTokens, acceptedDrafts,
-                             100 * Double(acceptedDrafts) / Double(draftedTokens))
+                             100 * Double(acceptedDrafts) / Double(draftedTokens)) + userPart
     }
 }

@@ -26,7 +26,7 @@ struct AnthropicMessagesEndpoint {
         } catch let error as APIError {
             throw AnthropicError.invalidRequest(error.message)
         }
-        let run = ChatCompletionRun(model: model, options: options, prompt: prompt, promptTokens: promptTokens)
+        let run = try ChatCompletionRun(model: model, options: options, prompt: prompt, promptTokens: promptTokens)
         do {
             try run.start()
         } catch let error as APIError {

@@ -2,6 +2,7 @@ import Chat
 import Foundation
 import HTTP
 import JSON
+import Tokenizer
 
 /// `POST /v1/completions`: OpenAI's legacy text completion. The prompt is used as given (a string, or token ids);
 /// the answer is plain text — no template, no reasoning or tool-call parsing.
@@ -32,22 +33,28 @@ struct TextCompletionsEndpoint {
         }
         if options.maxTokens == nil { options.maxTokens = TextCompletionsEndpoint.defaultMaxTokens }
 
-        let run = ChatCompletionRun(model: model, options: options, promptTokens: promptTokens, tools: nil,
+        let run = try ChatCompletionRun(model: model, options: options, promptTokens: promptTokens, tools: nil,
                                     parseReasoning: false, rawText: true)
-        let encoder = TextCompletionEncoder(model: model.id, includeUsageField: options.includeUsage)
+        let encoder = TextCompletionEncoder(model: model.id, includeUsageField: options.includeUsage,
+                                            id: options.requestID)
+        let logprobs = options.logprobs.map { _ in LegacyLogprobs(tokenizer: model.tokenizer,
+                                                                  offset: echo ? promptText.count : 0) }
         try run.start()
         if options.stream {
             let includeUsage = options.includeUsage
             return .stream(status: 200, headers: HTTPHeaders()) { stream in
+                var logprobs = logprobs
+                func entries() -> JSONValue? { logprobs?.json(run.takeLogprobs().content) }
                 if echo { stream.sendEvent(data: encoder.chunk(text: promptText)) }
                 do {
                     let summary = try run.run(isClientGone: { stream.isCancelled },
                                               idle: { stream.sendComment("keep-alive") }) { deltas in
                         let text = TextCompletionsEndpoint.text(of: deltas)
-                        return text.isEmpty || stream.sendEvent(data: encoder.chunk(text: text))
+                        return text.isEmpty || stream.sendEvent(data: encoder.chunk(text: text, logprobs: entries()))
                     }
                     guard let summary else { return }
-                    stream.sendEvent(data: encoder.chunk(text: "", finishReason: summary.finishReason))
+                    stream.sendEvent(data: encoder.chunk(text: "", finishReason: summary.finishReason,
+                                                         logprobs: entries()))
                     if includeUsage { stream.sendEvent(data: encoder.usageChunk(summary)) }
                 } catch {
                     let failure = (error as? APIError) ?? APIError(status: 500, message: "\(error)")
@@ -62,7 +69,9 @@ struct TextCompletionsEndpoint {
             return true
         }
         guard let summary else { throw APIError(status: 503, message: "The request was cancelled.", code: "cancelled") }
-        return .response(.json(encoder.completion(text: text, summary: summary)))
+        var legacy = logprobs
+        return .response(.json(encoder.completion(text: text, summary: summary,
+                                                  logprobs: legacy?.json(run.takeLogprobs().content))))
     }
 
     /// The prompt as text and tokens: a string, one-string array, token ids, or one array of token ids.
@@ -98,12 +107,45 @@ struct TextCompletionsEndpoint {
     }
 }
 
+/// The legacy `logprobs` object of `/v1/completions`: `tokens`, `token_logprobs`, `top_logprobs` (a map from
+/// token text to log-probability per token) and `text_offset` (where each token's text starts in the output,
+/// in characters, counting an echoed prompt).
+struct LegacyLogprobs {
+    let tokenizer: Tokenizer
+    var offset: Int
+
+    mutating func json(_ entries: [TokenLogprob]) -> JSONValue {
+        var tokens: [JSONValue] = [], values: [JSONValue] = [], tops: [JSONValue] = [], offsets: [JSONValue] = []
+        func number(_ v: Float) -> JSONValue { v.isFinite ? JSONValue(Double(v)) : JSONValue(-9999.0) }
+        for e in entries {
+            let text = tokenizer.decode([e.token])
+            tokens.append(.string(text))
+            values.append(number(e.logprob))
+            var top = JSONObject()
+            for alternative in e.top where top[tokenizer.decode([alternative.token])] == nil {
+                top[tokenizer.decode([alternative.token])] = number(alternative.logprob)
+            }
+            tops.append(.object(top))
+            offsets.append(JSONValue(offset))
+            offset += text.count
+        }
+        return ["tokens": .array(tokens), "token_logprobs": .array(values), "top_logprobs": .array(tops),
+                "text_offset": .array(offsets)]
+    }
+}
+
 /// `text_completion` objects (whole and streamed).
 struct TextCompletionEncoder {
-    let id = "cmpl-" + ChatCompletionEncoder.randomHex(24)
+    let id: String
     let created = Int(Date().timeIntervalSince1970)
     let model: String
     let includeUsageField: Bool
+
+    init(model: String, includeUsageField: Bool, id: String? = nil) {
+        self.id = id ?? "cmpl-" + ChatCompletionEncoder.randomHex(24)
+        self.model = model
+        self.includeUsageField = includeUsageField
+    }
 
     private func object(choices: [JSONValue], usage: JSONValue?) -> String {
         var o = JSONObject()
@@ -117,19 +159,22 @@ struct TextCompletionEncoder {
         return JSONValue.object(o).serialized()
     }
 
-    private func choice(text: String, finishReason: String?) -> JSONValue {
-        ["text": .string(text), "index": 0, "logprobs": nil, "finish_reason": finishReason.map(JSONValue.string) ?? nil]
+    private func choice(text: String, finishReason: String?, logprobs: JSONValue?) -> JSONValue {
+        ["text": .string(text), "index": 0, "logprobs": logprobs ?? nil,
+         "finish_reason": finishReason.map(JSONValue.string) ?? nil]
     }
 
-    func chunk(text: String, finishReason: String? = nil) -> String {
-        object(choices: [choice(text: text, finishReason: finishReason)], usage: includeUsageField ? .null : nil)
+    func chunk(text: String, finishReason: String? = nil, logprobs: JSONValue? = nil) -> String {
+        object(choices: [choice(text: text, finishReason: finishReason, logprobs: logprobs)],
+               usage: includeUsageField ? .null : nil)
     }
 
     func usageChunk(_ summary: CompletionSummary) -> String {
         object(choices: [], usage: ChatCompletionEncoder.usage(summary))
     }
 
-    func completion(text: String, summary: CompletionSummary) -> String {
-        object(choices: [choice(text: text, finishReason: summary.finishReason)], usage: ChatCompletionEncoder.usage(summary))
+    func completion(text: String, summary: CompletionSummary, logprobs: JSONValue? = nil) -> String {
+        object(choices: [choice(text: text, finishReason: summary.finishReason, logprobs: logprobs)],
+               usage: ChatCompletionEncoder.usage(summary))
     }
 }
