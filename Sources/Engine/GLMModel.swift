@@ -133,6 +133,10 @@ public final class GLMModel: @unchecked Sendable {
         let loader = try WeightLoader(checkpoint: checkpoint,
                                   tensorsTotal: Self.expectedTensorCount(config, checkpoint: checkpoint, mtp: hasMTP),
                                   numerics: numerics, quantization: quantize, progress: progress)
+        if let quantize, loader.isQuantizedFolder {
+            throw EngineError.invalidArgument("\(directory.lastPathComponent) is already quantised (its safetensors files hold "
+                + "glmserve blocks); --quantize \(quantize.rawValue) applies to BF16/F16/F32/FP8 checkpoints only")
+        }
         if stored != nil, !loader.isQuantizedFolder {
             throw EngineError.invalidConfig(file: "config.json", problem: "quantization_config names the glmserve format "
                 + "but no safetensors file has glmserve block metadata")

@@ -63,6 +63,18 @@ final class QuantizedModelTests: XCTestCase {
         XCTAssertThrowsError(try GLMModel.load(from: folder, quantize: .q4)) {
             XCTAssertTrue("\($0)".contains("already quantised"), "\($0)")
         }
+        // Without the quantization_config (removed by hand) the blocks still give it away.
+        let config = folder.appendingPathComponent("config.json")
+        var json = try JSONSerialization.jsonObject(with: Data(contentsOf: config)) as! [String: Any]
+        json["quantization_config"] = nil
+        try JSONSerialization.data(withJSONObject: json).write(to: config)
+        XCTAssertThrowsError(try GLMModel.load(from: folder, quantize: .q8)) {
+            XCTAssertTrue("\($0)".contains("already quantised"), "\($0)")
+        }
+        XCTAssertThrowsError(try QuantizedCheckpointWriter.write(from: folder, to: temporaryFolder(), type: .q4)) {
+            XCTAssertTrue("\($0)".contains("already quantised"), "\($0)")
+        }
+        XCTAssertEqual(try GLMModel.load(from: folder).bytesByDType["q8"].map { $0 > 0 }, true)
     }
 
     /// Rewrites one shard's header metadata (same length, so offsets stay valid) and expects `message`.

@@ -51,6 +51,10 @@ public enum QuantizedCheckpointWriter {
         }
         let loader = try WeightLoader(checkpoint: checkpoint, tensorsTotal: checkpoint.tensorNames.count,
                                       numerics: .fast, quantization: type, progress: nil)
+        if loader.isQuantizedFolder {
+            throw EngineError.invalidArgument("\(source.lastPathComponent) is already quantised (its safetensors files hold "
+                + "glmserve blocks); quantise the original BF16/F16/F32/FP8 checkpoint instead")
+        }
         let names = checkpoint.tensorNames
         // Quantised matrices: 2-D float weights the recipe names. Their FP8 scales are folded in and not written.
         var quantized: Set<String> = []
