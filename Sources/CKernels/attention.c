@@ -192,7 +192,7 @@ void ck_attention(const float *q, int64_t T, int64_t start, int64_t nH, int64_t 
     attention_job job = {q, kc, vc, ctx, T, start, nH, nKV, D, scale, dot_plain, axpy_plain};
 #if defined(__x86_64__)
     int isa = ck_isa();
-    if (isa == 2) { job.dot = dot_avx512; job.axpy = axpy_avx512; }
+    if (isa >= 2) { job.dot = dot_avx512; job.axpy = axpy_avx512; }   // 2 = AVX-512F, 3 = also AVX512_BF16
     else if (isa == 1) { job.dot = dot_avx2; job.axpy = axpy_avx2; }
 #endif
     if (T >= GEMM_MIN_QUERIES) {

@@ -236,13 +236,16 @@ struct Transformer {
             let positions = cache.count ..< cache.count + n
             rope.apply(&q, heads: nH, positions: positions, firstRow: rows.lowerBound)
             rope.apply(&k, heads: nKV, positions: positions, firstRow: rows.lowerBound)
-            cache.store(layer: layer, keys: Array(k[rows.lowerBound * kvWidth ..< rows.upperBound * kvWidth]),
-                        values: Array(v[rows.lowerBound * kvWidth ..< rows.upperBound * kvWidth]), tokens: n)
+            k.withUnsafeBufferPointer { kp in
+                v.withUnsafeBufferPointer { vp in
+                    cache.store(layer: layer, keys: kp.baseAddress! + rows.lowerBound * kvWidth,
+                                values: vp.baseAddress! + rows.lowerBound * kvWidth, tokens: n)
+                }
+            }
             q.withUnsafeBufferPointer { qp in
                 context.withUnsafeMutableBufferPointer { cp in
-                    ck_attention(qp.baseAddress! + rows.lowerBound * qWidth, Int64(n), Int64(cache.count), Int64(nH),
-                                 Int64(nKV), Int64(D), cache.keys[layer], cache.values[layer],
-                                 cp.baseAddress! + rows.lowerBound * qWidth, 1 / Float(D).squareRoot())
+                    cache.attend(layer: layer, queries: qp.baseAddress! + rows.lowerBound * qWidth, tokens: n,
+                                 heads: nH, headDim: D, into: cp.baseAddress! + rows.lowerBound * qWidth)
                 }
             }
         }

@@ -29,6 +29,8 @@ public final class GLMModel: @unchecked Sendable {
         if let quantization { return "\(quantization.rawValue) (GLMServe blocks v\(QuantizationFormat.version))" }
         return bytesByDType.max { $0.value < $1.value }?.key ?? "none"
     }
+    /// How new KV caches store keys and values (`--kv-type`; default: `KVStorageType.default(for: numerics)`).
+    public var kvStorage: KVStorageType
 
     /// Threads of the engine's pool (the first `load` in a process fixes the count).
     public var threads: Int { Self.poolThreads }
@@ -126,6 +128,7 @@ public final class GLMModel: @unchecked Sendable {
         self.config = config
         self.numerics = numerics
         self.quantization = quantize ?? stored
+        self.kvStorage = .default(for: numerics)
         self.directory = directory
         self.checkpoint = checkpoint
         let hasMTP = config.numNextnPredictLayers > 0
@@ -152,8 +155,8 @@ public final class GLMModel: @unchecked Sendable {
 
     /// A KV cache for up to `capacity` positions (clamped to `1 ... max_position_embeddings`).
     public func makeCache(capacity: Int) -> KVCache {
-        KVCache(layers: config.numHiddenLayers, width: config.numKeyValueHeads * config.headDim,
-                capacity: min(max(capacity, 1), config.maxPositionEmbeddings))
+        KVCache(layers: config.numHiddenLayers, heads: config.numKeyValueHeads, headDim: config.headDim,
+                capacity: min(max(capacity, 1), config.maxPositionEmbeddings), storage: kvStorage)
     }
 
     /// Runs `tokens` at positions `cache.count ..< cache.count + tokens.count`, appends their K/V to `cache` and
@@ -240,8 +243,8 @@ public final class GLMModel: @unchecked Sendable {
 
     /// A one-layer KV cache for the MTP layer.
     public func makeMTPCache(capacity: Int) -> KVCache {
-        KVCache(layers: 1, width: config.numKeyValueHeads * config.headDim,
-                capacity: min(max(capacity, 1), config.maxPositionEmbeddings), isMTP: true)
+        KVCache(layers: 1, heads: config.numKeyValueHeads, headDim: config.headDim,
+                capacity: min(max(capacity, 1), config.maxPositionEmbeddings), storage: kvStorage, isMTP: true)
     }
 
     /// Runs the MTP layer (model-spec §4.4) on rows `i = 0 ..< tokens.count` at positions `cache.count + i` of the

@@ -15,8 +15,10 @@ extension GLMModel {
     /// Cuts `tokens` into consecutive windows that start at multiples of `window` and hold `window + 1` tokens
     /// (the last may be shorter), scores each from an empty cache and counts every token after a window's first:
     /// each token but the very first is counted exactly once, predicted from at most `window` tokens before it.
-    /// Log-probabilities are a float64 log-softmax of the f32 logits.
-    public func perplexity(of tokens: [Int32], window: Int,
+    /// Log-probabilities are a float64 log-softmax of the f32 logits. `step` (default: the whole window) runs each
+    /// window that many tokens per forward; 1 scores every token through the decode path (e.g. the KV type's
+    /// decode attention kernels).
+    public func perplexity(of tokens: [Int32], window: Int, step: Int? = nil,
                            progress: ((_ windowsDone: Int, _ windowsTotal: Int) -> Void)? = nil) throws -> PerplexityResult {
         guard window >= 1 else { throw EngineError.invalidArgument("the perplexity window must be at least 1 token") }
         guard tokens.count >= 2 else {
@@ -29,7 +31,11 @@ extension GLMModel {
         for (done, start) in starts.enumerated() {
             let piece = Array(tokens[start ..< min(start + window + 1, tokens.count)])
             cache.truncate(to: 0)
-            let logits = try forward(piece, cache: cache, logits: .all)
+            let stride = max(1, step ?? piece.count)
+            var logits: [Float] = []
+            for first in Swift.stride(from: 0, to: piece.count, by: stride) {
+                logits += try forward(Array(piece[first ..< min(first + stride, piece.count)]), cache: cache, logits: .all)
+            }
             logits.withUnsafeBufferPointer { all in
                 for i in 0 ..< piece.count - 1 {
                     let row = UnsafeBufferPointer(rebasing: all[i * V ..< (i + 1) * V])

@@ -18,6 +18,8 @@ public struct ServerOptions: Sendable {
     public var numerics: NumericMode = .fast
     /// Quantise the weights while loading (`--quantize q8|q4`); nil: as stored.
     public var quantize: QuantizationType?
+    /// KV cache storage (`--kv-type`); nil: `KVStorageType.default(for: numerics)`.
+    public var kvStorage: KVStorageType?
     /// Generations interleaved token by token, each with its own KV cache.
     public var parallel = 1
     /// Requests that may wait while all `parallel` slots are busy.
@@ -27,6 +29,17 @@ public struct ServerOptions: Sendable {
     /// Speculative decoding with the model's MTP layer (`--speculative mtp`): each decode step drafts one token
     /// and verifies it together with the current one; the output distribution is unchanged.
     public var speculativeMTP = false
+    /// Prefix cache (`--cache-ram`): bytes of KV blocks kept in memory for any later request; nil: a quarter of the
+    /// memory available at start-up once the slots' KV caches are set aside; 0: no prefix cache (each slot still
+    /// reuses its own last sequence).
+    public var cacheRAMBytes: Int?
+    /// Prefix cache disk tier (`--cache-dir`, `--cache-disk`): blocks are also written there and survive restarts.
+    public var cacheDirectory: URL?
+    public var cacheDiskBytes = 20 << 30
+    /// Positions per prefix-cache block.
+    public var cacheBlockTokens = 256
+    /// Where the memory checks read the memory available (nil: `/proc/meminfo`'s `MemAvailable`); for tests.
+    public var availableMemory: (@Sendable () -> Int?)?
 
     public init(modelDirectory: URL) { self.modelDirectory = modelDirectory }
 }
@@ -54,6 +67,10 @@ public final class GLMServer: @unchecked Sendable {
     /// The weights' format, e.g. "BF16" or "q4 (GLMServe blocks v1)" (`GLMModel.weightFormat`).
     public let weightFormat: String
     public let bitsPerWeight: Double
+    /// KV cache bytes per token of one sequence (main model, in the `--kv-type`).
+    public let kvBytesPerPosition: Int
+    /// KV blocks shared by all requests (nil with `--cache-ram 0`).
+    public let prefixCache: PrefixCache?
 
     /// Binds the listening socket (first, so a busy port fails before a long load), reads the tokenizer and
     /// generation_config.json (so a broken one fails in milliseconds), then loads the model's weights in
@@ -73,6 +90,7 @@ public final class GLMServer: @unchecked Sendable {
         let glm = try GLMModel.load(from: options.modelDirectory, threads: options.threads, numa: options.numa,
                                     numerics: options.numerics, quantize: options.quantize,
                                     progress: loadProgress)
+        glm.kvStorage = options.kvStorage ?? .default(for: options.numerics)
         if options.speculativeMTP && !glm.hasMTP {
             throw ServerStartError.unsupportedOption("--speculative mtp needs a model with an MTP layer "
                 + "(model.layers.\(glm.config.numHiddenLayers).*, num_nextn_predict_layers ≥ 1); "
@@ -81,15 +99,21 @@ public final class GLMServer: @unchecked Sendable {
         let maximum = glm.config.maxPositionEmbeddings
         let contextSize = min(max(options.contextSize ?? min(maximum, 32768), 2), maximum)
         let id = options.modelID ?? options.modelDirectory.standardizedFileURL.lastPathComponent
+        let prefixCache = try Self.makePrefixCache(options, model: glm, contextSize: contextSize)
+        self.prefixCache = prefixCache
         self.model = ServedModel(id: id, tokenizer: tokenizer, defaults: defaults,
                                  modelEOSTokenIDs: glm.config.eosTokenIds,
                                  languageModel: try EngineLanguageModel(model: glm, speculative: options.speculativeMTP), contextSize: contextSize,
-                                 parallel: options.parallel, maxQueue: options.maxQueue, log: options.http.log)
+                                 parallel: options.parallel, maxQueue: options.maxQueue, prefixCache: prefixCache,
+                                 memory: KVMemoryGuard(bytesPerPosition: Self.slotBytesPerPosition(options, model: glm),
+                                                       available: options.availableMemory ?? { SystemMemory.availableBytes() }),
+                                 log: options.http.log)
         self.options = options
         self.weightBytes = glm.weightBytes
         self.weightFormat = glm.weightFormat
         self.bitsPerWeight = glm.bitsPerWeight
         model.weightFormat = glm.weightFormat
+        self.kvBytesPerPosition = glm.kvBytesPerPosition
         handler.set(APIRouter(model: model, apiKey: options.apiKey))
     }
 

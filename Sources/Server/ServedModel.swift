@@ -25,7 +25,7 @@ public final class ServedModel: @unchecked Sendable {
 
     public init(id: String, tokenizer: Tokenizer, defaults: GenerationDefaults, modelEOSTokenIDs: [Int],
                 languageModel: LanguageModel, contextSize: Int, parallel: Int = 1, maxQueue: Int,
-                log: @escaping @Sendable (String) -> Void = { _ in }) {
+                prefixCache: PrefixCache? = nil, memory: KVMemoryGuard = KVMemoryGuard(), log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.id = id
         self.tokenizer = tokenizer
         self.defaults = defaults
@@ -39,7 +39,7 @@ public final class ServedModel: @unchecked Sendable {
         self.created = Int(Date().timeIntervalSince1970)
         self.structuredOutput = StructuredOutputCompiler(tokenizer: tokenizer, vocabularySize: languageModel.vocabularySize)
         self.scheduler = GenerationScheduler(model: languageModel, contextSize: contextSize, parallel: parallel,
-                                             maxQueue: maxQueue,
+                                             maxQueue: maxQueue, prefixCache: prefixCache, memory: memory,
                                              log: log)
         scheduler.start()
     }

@@ -27,6 +27,11 @@ struct BenchCommand: ParsableCommand {
 
     @OptionGroup var numerics: NumericsOption
 
+    @OptionGroup var kv: KVTypeOption
+
+    @Option(name: .long, help: "Decode after this many positions of context: the prompt's K/V rows are repeated to fill them (not timed), so long contexts need no long prefill. Default: the prompt only.")
+    var context: Int?
+
     @Option(name: .long, help: "Also decode this many sequences together (one token each per step) and report the total tokens/s.")
     var batch: Int = 1
 
@@ -41,13 +46,15 @@ struct BenchCommand: ParsableCommand {
 
     func validate() throws {
         guard promptTokens >= 1, newTokens >= 1 else { throw ValidationError("--prompt-tokens and --new-tokens must be ≥ 1") }
+        if let context, context < 1 { throw ValidationError("--context must be ≥ 1") }
         guard batch >= 1, batch <= 64 else { throw ValidationError("--batch must be in 1 ... 64") }
         guard (1...100).contains(repeats) else { throw ValidationError("--repeats must be in 1 ... 100") }
     }
 
     func run() throws {
         let glm = try loadModel(model, threads: threads, populate: true, numa: numa.policy, numerics: numerics.mode, quantize: numerics.quantize,
-                                context: (promptTokens: promptTokens, newTokens: newTokens))
+                                context: (promptTokens: max(promptTokens, context ?? 0), newTokens: newTokens))
+        glm.kvStorage = kv.storage(for: glm.numerics)
         let vocab = glm.config.vocabSize
         var state: UInt64 = 12345
         let prompt: [Int32] = (0..<promptTokens).map { _ in
@@ -61,7 +68,7 @@ struct BenchCommand: ParsableCommand {
         // Weights were faulted in at load (populate); one short warm-up pass starts the pool's threads.
         _ = try glm.forward([prompt[0]], cache: glm.makeCache(capacity: 2))
 
-        let cache = glm.makeCache(capacity: promptTokens + newTokens)
+        let cache = glm.makeCache(capacity: max(promptTokens, context ?? 0) + newTokens)
         var logits: [Float] = []
         for _ in 0..<repeats {
             cache.truncate(to: 0)
@@ -71,6 +78,17 @@ struct BenchCommand: ParsableCommand {
         }
         report.prefillTokens = promptTokens
         report.prefillFLOPs = glm.weightFLOPs(tokens: promptTokens, logitRows: 1)
+        if let context, context > promptTokens {          // repeat the prompt's rows up to `context` positions
+            let rows = UnsafeMutableRawPointer.allocate(byteCount: promptTokens * cache.bytesPerPosition, alignment: 64)
+            defer { rows.deallocate() }
+            while cache.count < context {
+                let n = min(promptTokens, context - cache.count)
+                cache.copyPositions(0 ..< n, into: rows)
+                try cache.appendPositions(n, from: rows)
+            }
+            FileHandle.standardError.write(Data(String(format: "context      %d positions (the prompt's K/V repeated), %@ cache, attention %@\n",
+                                                       cache.count, cache.storage.rawValue, cache.storage.kernelName).utf8))
+        }
 
         var decoded: [Int32] = []
         for _ in 0..<newTokens {

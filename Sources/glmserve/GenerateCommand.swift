@@ -39,6 +39,8 @@ struct GenerateCommand: ParsableCommand {
 
     @OptionGroup var numerics: NumericsOption
 
+    @OptionGroup var kv: KVTypeOption
+
     func validate() throws {
         guard maxTokens >= 0 else { throw ValidationError("--max-tokens must not be negative") }
         guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be ≥ 0") }
@@ -50,6 +52,7 @@ struct GenerateCommand: ParsableCommand {
         // The MTP loop keeps one more position for its draft.
         let glm = try loadModel(model, threads: threads, numa: numa.policy, numerics: numerics.mode, quantize: numerics.quantize,
                                 context: (promptTokens: prompt.count, newTokens: maxTokens + (mtp ? 1 : 0)))
+        glm.kvStorage = kv.storage(for: glm.numerics)
         let cache = glm.makeCache(capacity: prompt.count + maxTokens)
         var parameters = SamplingParameters()          // the server's sampler: same seed, same draws
         parameters.temperature = temperature

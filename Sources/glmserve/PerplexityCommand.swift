@@ -18,6 +18,9 @@ struct PerplexityCommand: ParsableCommand {
     @Option(name: .long, help: "Window: each window starts at a multiple of this and holds ctx + 1 tokens.")
     var ctx: Int = 512
 
+    @Option(name: .long, help: "Tokens per forward within a window (default: the whole window); 1 scores every token through the decode path.")
+    var step: Int?
+
     @Flag(name: .long, help: "Print one JSON object instead of text.")
     var json = false
 
@@ -28,8 +31,11 @@ struct PerplexityCommand: ParsableCommand {
 
     @OptionGroup var numerics: NumericsOption
 
+    @OptionGroup var kv: KVTypeOption
+
     func validate() throws {
         guard ctx >= 1 else { throw ValidationError("--ctx must be at least 1") }
+        if let step, step < 1 { throw ValidationError("--step must be at least 1") }
     }
 
     func run() throws {
@@ -44,9 +50,10 @@ struct PerplexityCommand: ParsableCommand {
         }
         let glm = try loadModel(model, threads: threads, populate: true, numa: numa.policy, numerics: numerics.mode, quantize: numerics.quantize,
                                 context: (promptTokens: min(ctx + 1, tokens.count), newTokens: 0))
+        glm.kvStorage = kv.storage(for: glm.numerics)
         let interactive = isatty(STDERR_FILENO) != 0
         let start = Date()
-        let result = try glm.perplexity(of: tokens, window: ctx) { done, total in
+        let result = try glm.perplexity(of: tokens, window: ctx, step: step) { done, total in
             if interactive { FileHandle.standardError.write(Data("\rscoring window \(done)/\(total)".utf8)) }
         }
         if interactive { FileHandle.standardError.write(Data("\n".utf8)) }

@@ -28,6 +28,8 @@ struct ServeCommand: ParsableCommand {
 
     @OptionGroup var numerics: NumericsOption
 
+    @OptionGroup var kv: KVTypeOption
+
     @Option(name: .customLong("max-queue"), help: "Requests that may wait while every --parallel slot is busy; more get 503.")
     var maxQueue: Int = 64
 
@@ -39,6 +41,15 @@ struct ServeCommand: ParsableCommand {
 
     @Option(help: "Speculative decoding: 'mtp' drafts one token per step with the model's MTP layer (default: off).")
     var speculative: String?
+
+    @Option(name: .customLong("cache-ram"), help: "Prefix cache: memory for KV blocks shared by all requests, e.g. 8G, 512M; 0 turns it off (default: a quarter of the memory available at start once the --parallel KV caches are set aside).")
+    var cacheRAM: String?
+
+    @Option(name: .customLong("cache-dir"), help: "Prefix cache disk tier: blocks are also written to this folder (in the background) and reused after a restart with the same model.")
+    var cacheDir: String?
+
+    @Option(name: .customLong("cache-disk"), help: "Most bytes of blocks kept in --cache-dir (least recently used go first), e.g. 50G.")
+    var cacheDisk: String = "20G"
 
     @Option(help: "Model id for /v1/models and the 'model' field (default: the folder name).")
     var alias: String?
@@ -60,6 +71,12 @@ struct ServeCommand: ParsableCommand {
         if let ctxSize, ctxSize < 2 { throw ValidationError("--ctx-size must be at least 2") }
         guard requestTimeout > 0, idleTimeout > 0 else { throw ValidationError("timeouts must be positive") }
         guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
+        if let cacheRAM, ByteCountText.parseSize(cacheRAM) == nil {
+            throw ValidationError("--cache-ram must be a size such as 8G, 512M or 0 (got '\(cacheRAM)')")
+        }
+        guard ByteCountText.parseSize(cacheDisk) != nil else {
+            throw ValidationError("--cache-disk must be a size such as 50G or 512M (got '\(cacheDisk)')")
+        }
         if let speculative, !["mtp", "off", "none"].contains(speculative) {
             throw ValidationError("--speculative must be 'mtp' (or 'off')")
         }
@@ -80,10 +97,14 @@ struct ServeCommand: ParsableCommand {
         options.numa = numa.policy
         options.numerics = numerics.mode
         options.quantize = numerics.quantize
+        options.kvStorage = kv.storage(for: numerics.mode)
         options.maxQueue = maxQueue
         options.parallel = parallel
         options.contextSize = ctxSize
         options.speculativeMTP = speculative == "mtp"
+        options.cacheRAMBytes = cacheRAM.flatMap(ByteCountText.parseSize)
+        options.cacheDirectory = cacheDir.map { URL(fileURLWithPath: $0) }
+        options.cacheDiskBytes = ByteCountText.parseSize(cacheDisk) ?? options.cacheDiskBytes
         options.http.host = host
         options.http.port = port
         options.http.requestTimeout = requestTimeout
@@ -108,6 +129,9 @@ struct ServeCommand: ParsableCommand {
                                 server.model.id, Date().timeIntervalSince(started),
                                 ByteCountText.text(server.weightBytes), server.weightFormat, server.bitsPerWeight, server.model.contextSize, threadCount, parallel,
                                 options.speculativeMTP ? ", speculative decoding: mtp" : ""))
+        let storage = kv.storage(for: numerics.mode)
+        ServeCommand.log("KV cache: \(storage.rawValue), \(server.kvBytesPerPosition) bytes per token "
+            + "(decode attention: \(storage.kernelName))")
         ServeCommand.log("memory: \(ServeCommand.residentMemory()) resident; API key \(options.apiKey?.isEmpty == false ? "required" : "not required")")
         let shownHost = server.address.hasPrefix("[") || !host.contains(":") ? server.address : "[\(host)]:\(server.port)"
         ServeCommand.log("listening on http://\(shownHost) (port \(server.port))")

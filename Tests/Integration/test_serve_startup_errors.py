@@ -24,3 +24,20 @@ def test_broken_tokenizer_fails_before_loading_weights(tmp_path):
     assert "tokenizer.json" in result.stderr, result.stderr
     assert "loaded " not in result.stderr   # no weight-load progress line
     assert "USAGE" not in result.stderr.upper(), result.stderr
+
+
+def test_kv_caches_that_cannot_fit_are_refused_at_start():
+    # 4096 slots of 200k tokens: far more KV cache than any test machine has.
+    result = run_serve("--model", "Models/GLM-Tiny", "--ctx-size", "200000", "--parallel", "4096")
+    assert result.returncode == 1
+    assert "--ctx-size 200000 × --parallel 4096 needs" in result.stderr, result.stderr
+    assert "lower --ctx-size, --parallel or --cache-ram" in result.stderr
+
+
+def test_bad_cache_and_kv_options_are_usage_errors():
+    for option, value, message in [("--cache-ram", "lots", "--cache-ram must be a size"),
+                                   ("--cache-disk", "5X", "--cache-disk must be a size"),
+                                   ("--kv-type", "f16", "--kv-type must be f32, bf16 or q8")]:
+        result = run_serve("--model", "Models/GLM-Tiny", option, value)
+        assert result.returncode != 0
+        assert message in result.stderr, result.stderr

@@ -86,6 +86,32 @@ int ck_measure_read_bandwidth(int64_t bytes, int repeats, double *gb_per_s);
 void ck_attention(const float *q, int64_t T, int64_t start, int64_t nH, int64_t nKV, int64_t D,
                   const float *kc, const float *vc, float *ctx, float scale);
 
+// ---- KV cache storage types (attention_kv.c; row routines per ISA in attention_bf16.c, attention_q8.c) ----
+/// Element types of a KV cache.
+typedef enum { CK_KV_F32 = 0, CK_KV_BF16 = 1, CK_KV_Q8 = 2 } ck_kv_type;
+
+/// One layer of a KV cache: K and V rows of nKV·D elements per position. F32: float; BF16: uint16 (BF16 bits);
+/// Q8: int8, with one f32 scale per (position, KV head) in k_scale / v_scale ([capacity, nKV]; NULL otherwise).
+typedef struct {
+    int32_t type;            // ck_kv_type
+    void *k, *v;
+    float *k_scale, *v_scale;
+} ck_kv_layer;
+
+/// Stores `rows` positions of f32 K and V ([rows, nKV·D]) at `position`, converted to the layer's type
+/// (BF16: round to nearest even; Q8: scale = max|x|/127 per head row, values rounded).
+void ck_kv_store(const ck_kv_layer *layer, int64_t position, int64_t rows, int64_t nKV, int64_t D, const float *k,
+                 const float *v);
+/// Positions first ..< first+rows of K and V as f32.
+void ck_kv_widen(const ck_kv_layer *layer, int64_t first, int64_t rows, int64_t nKV, int64_t D, float *k, float *v);
+/// `ck_attention` over a layer of any type. BF16/Q8 decode (T < 16) reads K once per GQA group, splits long
+/// contexts into spans across threads, and uses vdpbf16ps (BF16 K, queries rounded to BF16) / VNNI (Q8 K,
+/// queries quantised to int8 per head) where the CPU has them; prefill widens the rows to f32.
+void ck_attention_kv(const float *q, int64_t T, int64_t start, int64_t nH, int64_t nKV, int64_t D,
+                     const ck_kv_layer *layer, float *ctx, float scale);
+/// The routine `ck_attention_kv` uses for decode on this CPU at the current ISA level ("avx512bf16", "avx2", ...).
+const char *ck_kv_kernel_name(int32_t type);
+
 #ifdef __cplusplus
 }
 #endif

@@ -153,6 +153,10 @@ final class ChatCompletionRun {
         } catch GenerationScheduler.SubmitError.queueFull {
             throw APIError(status: 503, message: "The server is busy: the request queue is full. Retry later.",
                            code: "queue_full")
+        } catch let GenerationScheduler.SubmitError.memoryShort(needed, available) {
+            throw APIError(status: 503, message: "Not enough memory for this request's KV cache now ("
+                + "\(ByteCountText.text(needed)) needed, \(ByteCountText.text(available)) available). Retry later, "
+                + "or send a shorter prompt or max_tokens.", code: "kv_memory_exhausted")
         } catch {
             throw APIError(status: 503, message: "The server is shutting down.", code: "shutting_down")
         }

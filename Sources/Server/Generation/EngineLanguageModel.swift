@@ -40,7 +40,7 @@ public final class EngineLanguageModel: LanguageModel {
     }
 }
 
-final class EngineSession: InferenceSession {
+final class EngineSession: PositionTransferSession {
     private let model: GLMModel
     private let cache: KVCache
 
@@ -56,6 +56,17 @@ final class EngineSession: InferenceSession {
 
     func append(_ tokens: [Int]) throws -> [Float] {
         try model.forward(tokens.map { Int32(exactly: $0) ?? -1 }, cache: cache, logits: .last)
+    }
+
+    var bytesPerPosition: Int { cache.bytesPerPosition }
+    var storageName: String { cache.storageName }
+
+    func copyPositions(_ range: Range<Int>, into destination: UnsafeMutableRawPointer) {
+        cache.copyPositions(range, into: destination)
+    }
+
+    func appendPositions(_ positions: Int, from source: UnsafeRawPointer) throws {
+        try cache.appendPositions(positions, from: source)
     }
 
     /// `token` appended to this session's cache, as one request of a batched forward.

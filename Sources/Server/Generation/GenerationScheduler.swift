@@ -10,15 +10,26 @@ import Foundation
 /// - Further jobs wait in a bounded FIFO queue (`maxQueue`); beyond it `submit` refuses with `queueFull`.
 /// - A slot keeps its cache after a job ends. A new job takes the free slot whose cached tokens share the longest
 ///   prefix with its prompt, truncates the cache there and computes only the rest (`cachedPromptTokens`).
+///   With a `PrefixCache`, the slot's prefix is extended by the longest chain of cached blocks of the prompt from
+///   any earlier sequence, and every slot publishes its completed blocks after each round.
 /// - Cancellation (`GenerationJob.cancel`, or `stop()`) is checked before every step.
 public final class GenerationScheduler: @unchecked Sendable {
-    public enum SubmitError: Error { case queueFull, shuttingDown }
+    public enum SubmitError: Error {
+        case queueFull, shuttingDown
+        /// The job's KV cache could not grow without exceeding the memory available (even after emptying the
+        /// prefix cache's RAM tier): answered 503 with `Retry-After`, never an out-of-memory kill.
+        case memoryShort(neededBytes: Int, availableBytes: Int)
+    }
 
     private let model: LanguageModel
     private let contextSize: Int
     private let maxQueue: Int
     private let prefillChunk: Int
     private let log: @Sendable (String) -> Void
+    /// KV blocks shared by all slots (nil: each slot only reuses its own last sequence).
+    private let prefixCache: PrefixCache?
+    /// The run-time memory guard: KV bytes per position (0: no guard), and how much memory is available.
+    private let memory: KVMemoryGuard
     private let condition = NSCondition()
     private var queue: [GenerationJob] = []
     private var activeCount = 0
@@ -39,11 +50,15 @@ public final class GenerationScheduler: @unchecked Sendable {
     ///   - maxQueue: jobs that may wait while the slots are busy.
     ///   - prefillChunk: prompt tokens computed per step, between which cancellation is checked.
     ///   - log: receives one line per finished generation (token counts, cause, speed).
+    ///   - prefixCache: blocks of earlier sequences any job may start from (see `PrefixCache`).
     public init(model: LanguageModel, contextSize: Int, parallel: Int = 1, maxQueue: Int, prefillChunk: Int = 256,
+                prefixCache: PrefixCache? = nil, memory: KVMemoryGuard = KVMemoryGuard(),
                 log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.model = model
         self.contextSize = contextSize
-        self.slots = (0..<max(1, parallel)).map { _ in Slot() }
+        self.prefixCache = prefixCache
+        self.memory = memory
+        self.slots = (0..<max(1, parallel)).map { _ in Slot(blockTokens: prefixCache?.blockTokens ?? 256) }
         self.maxQueue = max(0, maxQueue)
         self.prefillChunk = max(1, prefillChunk)
         self.log = log
@@ -62,6 +77,7 @@ public final class GenerationScheduler: @unchecked Sendable {
         condition.lock(); defer { condition.unlock() }
         if stopping { throw SubmitError.shuttingDown }
         if queue.count + activeCount >= slots.count + maxQueue { throw SubmitError.queueFull }
+        try memory.check(growthBytes(for: job), evictable: prefixCache?.statistics.ramBytes ?? 0)
         queue.append(job)
         condition.broadcast()
     }
@@ -95,7 +111,7 @@ public final class GenerationScheduler: @unchecked Sendable {
     public var metrics: SchedulerMetrics {
         condition.lock(); defer { condition.unlock() }
         return SchedulerMetrics(waiting: queue.count, active: activeCount, slots: slots.count, totals: totals,
-                                finished: finishCounts)
+                                finished: finishCounts, cache: prefixCache?.statistics)
     }
 
     /// Cancels waiting and active jobs and waits for the worker to end.
@@ -139,10 +155,15 @@ public final class GenerationScheduler: @unchecked Sendable {
                 }
             }
             if !decodes.isEmpty { decode(decodes) }
+            for generation in active {
+                prefixCache?.publish(from: generation.slot)
+                generation.slot.noteHighWater()
+            }
             active.removeAll { $0.isDone }
         }
         for generation in active { end(generation, .finished(.cancelled), cause: .cancelled) }
         active.removeAll()
+        prefixCache?.close()
         finished.signal()
     }
 
@@ -190,6 +211,7 @@ public final class GenerationScheduler: @unchecked Sendable {
             }
             let generation = ActiveGeneration(job: job, slot: chooseSlot(for: job.promptTokens))
             do {
+                if let prefixCache { memory.makeRoom(for: growthBytes(for: job, in: generation.slot), in: prefixCache) }
                 try prepare(generation)
                 active.append(generation)
             } catch {
@@ -199,6 +221,14 @@ public final class GenerationScheduler: @unchecked Sendable {
             }
         }
         return true
+    }
+
+    /// Bytes of KV memory `job` may newly commit: positions beyond the high-water mark of the slot it gets (the
+    /// lowest mark of all slots when that is not known yet). A cache's pages, once written, stay committed.
+    private func growthBytes(for job: GenerationJob, in slot: Slot? = nil) -> Int {
+        let positions = min(contextSize, job.promptTokens.count + job.maxNewTokens)
+        let mark = slot?.highWater ?? slots.map(\.highWater).min() ?? 0
+        return max(0, positions - mark) * memory.bytesPerPosition
     }
 
     /// The free slot whose cache shares the longest prefix with `prompt` (the least recently used among equals).
@@ -222,9 +252,13 @@ public final class GenerationScheduler: @unchecked Sendable {
             slot.session = try model.makeSession(capacity: contextSize)
             slot.tokens = []
         }
-        let common = min(slot.commonPrefix(with: prompt), max(0, prompt.count - 1), slot.session?.count ?? 0)
+        let started = Date()
+        var held = min(slot.commonPrefix(with: prompt), slot.session?.count ?? 0)
+        if let prefixCache { held = try prefixCache.reuse(in: slot, prompt: prompt, common: held) }
+        let common = min(held, max(0, prompt.count - 1))
         slot.session?.truncate(to: common)
-        slot.tokens.removeLast(slot.tokens.count - common)
+        slot.truncateTokens(to: common)
+        generation.stats.prefillSeconds += Date().timeIntervalSince(started)
         generation.position = common
         generation.job.setCachedPromptTokens(common)
         generation.stats.promptTokens = prompt.count
@@ -358,6 +392,8 @@ public struct SchedulerMetrics: Sendable {
     public var slots: Int
     public var totals: SchedulerTotals
     public var finished: [FinishCause: Int]
+    /// The prefix cache's counters (nil without one).
+    public var cache: PrefixCacheStatistics?
 
     /// Prometheus text exposition format.
     public var prometheusText: String {
@@ -386,6 +422,21 @@ public struct SchedulerMetrics: Sendable {
         let causes: [(FinishCause, String)] = [(.stopToken, "stop"), (.length, "length"), (.cancelled, "cancelled")]
         metric("generations_total", "counter", "Finished generations by how they ended.",
                causes.map { ("{finish=\"\($0.1)\"}", "\(finished[$0.0, default: 0])") })
+        if let cache {
+            metric("prefix_cache_hits_total", "counter", "Prompt blocks reused from the prefix cache, by tier.",
+                   [("{tier=\"ram\"}", "\(cache.hits)"), ("{tier=\"disk\"}", "\(cache.diskHits)")])
+            metric("prefix_cache_misses_total", "counter", "Whole prompt blocks looked up and not found.",
+                   [("", "\(cache.misses)")])
+            metric("prefix_cache_evictions_total", "counter", "Blocks dropped, by tier (RAM: --cache-ram, disk: --cache-disk).",
+                   [("{tier=\"ram\"}", "\(cache.evictions)"), ("{tier=\"disk\"}", "\(cache.diskEvictions)")])
+            metric("prefix_cache_bytes", "gauge", "Bytes of KV blocks held, by tier.",
+                   [("{tier=\"ram\"}", "\(cache.ramBytes)"), ("{tier=\"disk\"}", "\(cache.diskBytes)")])
+            metric("prefix_cache_blocks", "gauge", "KV blocks held in RAM.", [("", "\(cache.ramBlocks)")])
+            metric("prefix_cache_disk_writes_total", "counter", "Blocks written to --cache-dir, and writes dropped because the writer was behind.",
+                   [("{result=\"written\"}", "\(cache.diskWrites)"), ("{result=\"dropped\"}", "\(cache.diskWritesDropped)")])
+            metric("prefix_cache_files_discarded_total", "counter", "Cache files of this model found truncated or corrupt and deleted.",
+                   [("", "\(cache.diskFilesDiscarded)")])
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 }

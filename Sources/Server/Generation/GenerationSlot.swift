@@ -5,6 +5,25 @@ final class Slot {
     var session: InferenceSession?
     var tokens: [Int] = []
     var lastUsed = 0
+    /// Prefix cache: keys of the whole blocks of `tokens` computed so far, and how many of those blocks were
+    /// handed to the cache (both shrink with `tokens`).
+    var blockKeys: [BlockKey] = []
+    var publishedBlocks = 0
+    let blockTokens: Int
+    /// Most positions the session has held (their memory stays committed); read by `submit` on other threads.
+    var highWater: Int {
+        mark.lock(); defer { mark.unlock() }
+        return highWaterValue
+    }
+    private var highWaterValue = 0
+    private let mark = NSLock()
+
+    func noteHighWater() {
+        let count = session?.count ?? 0
+        mark.lock(); highWaterValue = max(highWaterValue, count); mark.unlock()
+    }
+
+    init(blockTokens: Int = 256) { self.blockTokens = max(1, blockTokens) }
 
     func commonPrefix(with prompt: [Int]) -> Int {
         var n = 0
@@ -13,9 +32,19 @@ final class Slot {
         return n
     }
 
+    /// Keeps the first `count` tokens (and the block keys that only cover them).
+    func truncateTokens(to count: Int) {
+        tokens.removeLast(max(0, tokens.count - count))
+        let blocks = min(blockKeys.count, tokens.count / blockTokens)
+        blockKeys.removeLast(blockKeys.count - blocks)
+        publishedBlocks = min(publishedBlocks, blocks)
+    }
+
     func reset() {
         session = nil
         tokens = []
+        blockKeys = []
+        publishedBlocks = 0
     }
 }
 

@@ -39,6 +39,20 @@ public protocol InferenceSession: AnyObject {
     func append(_ tokens: [Int]) throws -> [Float]
 }
 
+/// A session whose cached positions can be copied out and appended from elsewhere, so the server's
+/// `PrefixCache` can keep blocks of them for any later request. Sessions that are not one (speculative ones, whose
+/// MTP cache lags the main one) simply take no part in the prefix cache.
+public protocol PositionTransferSession: InferenceSession {
+    /// Bytes one position takes (the size of a block is `blockTokens` times this).
+    var bytesPerPosition: Int { get }
+    /// The element type stored, e.g. "f32" (part of a cache file's fingerprint).
+    var storageName: String { get }
+    /// Copies positions `range` (all below `count`) into `destination`.
+    func copyPositions(_ range: Range<Int>, into destination: UnsafeMutableRawPointer)
+    /// Appends `positions` positions in the layout `copyPositions` writes.
+    func appendPositions(_ positions: Int, from source: UnsafeRawPointer) throws
+}
+
 /// A session that can also draft one token and verify it with the main model (speculative decoding).
 public protocol SpeculativeInferenceSession: InferenceSession {
     /// Drafts the token after `next` and runs `[next, draft]`; the cache then holds both, and `resolveDraft`
