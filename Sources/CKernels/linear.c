@@ -13,6 +13,7 @@
 // products (BF16 × BF16, f32 sums).
 #include "rows.h"
 #include "quant_kernels.h"
+#include "affine.h"
 #include <stdlib.h>
 
 #define GEMM_MIN_TOKENS 16
@@ -47,6 +48,7 @@ int ck_set_isa(int level) {
 void ck_linear_rows(const ck_matrix *w, const float *x, int64_t ldx, int64_t T, float *y, int64_t ldy,
                     int64_t r0, int64_t r1) {
     if (CK_IS_QUANT(w->dtype)) { ck_quant_linear_rows(w, x, ldx, T, y, ldy, r0, r1); return; }
+    if (w->dtype == CK_AFFINE4 || w->dtype == CK_AFFINE8) { ck_affine_linear_rows(w, x, ldx, T, y, ldy, r0, r1); return; }
 #if defined(__x86_64__)
     int isa = ck_isa();
     if (isa > 2) isa = 2;          // the exact kernels are AVX-512F; level 3 adds only the fast path
@@ -143,6 +145,8 @@ static void gemm_tile(const ck_linear_task *t, int64_t r0, int64_t r1) {
                 return;
             }
         }
+        if (w->dtype == CK_AFFINE4 || w->dtype == CK_AFFINE8) ck_affine_convert_rows(w, r0, r1, tile_buffer);
+        else
 #if defined(__x86_64__)
         if (ck_isa() == 2 && !CK_IS_QUANT(w->dtype)) ck_convert_rows_avx512(w, r0, r1, tile_buffer);
         else
@@ -184,18 +188,12 @@ static void run_chunk(void *ctx, int64_t index, int thread) {
     }
 }
 
-/// Bytes of one weight row as stored.
-static int64_t row_bytes_of(const ck_matrix *w) {
-    if (CK_IS_QUANT(w->dtype)) return ck_quant_row_bytes(w->dtype, w->cols);
-    return w->cols * (w->dtype == CK_F32 ? 4 : w->dtype == CK_F8E4M3 ? 1 : 2);
-}
-
 /// Rows per chunk: GEMM tiles for many tokens; for few tokens about `target` chunks over all tasks, never
 /// tiny ones (a chunk should stream at least ~64 KiB of weights).
 static int64_t rows_per_chunk(const ck_linear_task *t, int64_t total_bytes, int threads) {
     if (uses_fast_gemm(t)) return FAST_GEMM_TILE_ROWS;
     if (t->T >= GEMM_MIN_TOKENS) return GEMM_TILE_ROWS;
-    int64_t row_bytes = row_bytes_of(t->w);
+    int64_t row_bytes = ck_row_bytes(t->w);
     if (row_bytes < 1) row_bytes = 1;
     int64_t chunk_bytes = total_bytes / ((int64_t)threads * 32);   // small enough that the last chunk leaves little idle
     if (chunk_bytes < 65536) chunk_bytes = 65536;
@@ -357,7 +355,7 @@ void ck_linear_many(const ck_linear_task *tasks, int64_t count) {
     for (int64_t i = 0; i < count; i++) {
         const ck_matrix *w = tasks[i].w;
         if (tasks[i].T <= 0) continue;
-        total_bytes += w->rows * row_bytes_of(w);
+        total_bytes += w->rows * ck_row_bytes(w);
     }
     for (int64_t i = 0; i < count; i++) {
         if (tasks[i].T <= 0) continue;

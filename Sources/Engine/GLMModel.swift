@@ -31,6 +31,10 @@ public final class GLMModel: @unchecked Sendable {
     }
     /// How new KV caches store keys and values (`--kv-type`; default: `KVStorageType.default(for: numerics)`).
     public var kvStorage: KVStorageType
+    /// The third-party quantized layout the weights were repacked from (compressed-tensors, AWQ, GPTQ, MLX), if any.
+    public let quantizationSummary: String?
+    /// When the folder has no MTP layer because its format's converter drops it (MLX), why; else nil.
+    public let missingMTPReason: String?
 
     /// Threads of the engine's pool (the first `load` in a process fixes the count).
     public var threads: Int { Self.poolThreads }
@@ -133,9 +137,14 @@ public final class GLMModel: @unchecked Sendable {
         self.checkpoint = checkpoint
         let hasMTP = config.numNextnPredictLayers > 0
             && checkpoint.tensorNames.contains { $0.hasPrefix("model.layers.\(config.numHiddenLayers).") }
+        let quantization = try QuantizedFormatDetection.detect(directory: directory)
+        if let quantize, let quantization {
+            throw EngineError.invalidArgument("\(directory.lastPathComponent) is already quantised (\(quantization.summary)); "
+                + "--quantize \(quantize.rawValue) applies to BF16/F16/F32/FP8 checkpoints only")
+        }
         let loader = try WeightLoader(checkpoint: checkpoint,
-                                  tensorsTotal: Self.expectedTensorCount(config, checkpoint: checkpoint, mtp: hasMTP),
-                                  numerics: numerics, quantization: quantize, progress: progress)
+                                      tensorsTotal: Self.expectedTensorCount(config, checkpoint: checkpoint, mtp: hasMTP),
+                                      numerics: numerics, quantization: quantization, quantizeTo: quantize, progress: progress)
         if let quantize, loader.isQuantizedFolder {
             throw EngineError.invalidArgument("\(directory.lastPathComponent) is already quantised (its safetensors files hold "
                 + "glmserve blocks); --quantize \(quantize.rawValue) applies to BF16/F16/F32/FP8 checkpoints only")
@@ -145,6 +154,9 @@ public final class GLMModel: @unchecked Sendable {
                 + "but no safetensors file has glmserve block metadata")
         }
         model = try Self.build(config, loader: loader, mtp: hasMTP)
+        try quantization?.finish(file: directory.lastPathComponent + "/config.json", tensorNames: checkpoint.tensorNames)
+        quantizationSummary = quantization?.summary
+        missingMTPReason = hasMTP ? nil : quantization?.missingMTPReason
         bytesByDType = loader.bytesByDType
         tensorCount = loader.tensorsLoaded
         parameterCount = loader.parameterCount

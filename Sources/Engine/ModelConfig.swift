@@ -171,8 +171,10 @@ public struct ModelConfig: Decodable, Sendable, Equatable {
         }
         if let q = try c.object(.quantization_config, keyedBy: QuantKey.self) {
             quantMethod = try q.string(.quant_method)
-            quantType = try q.string(.type)
-            quantVersion = try q.integer(.version)
+            // Only GLMServe's own format is read here (other methods' `version` is e.g. a library's "0.19.0").
+            let own = quantMethod == QuantizationFormat.method
+            quantType = own ? try q.string(.type) : nil
+            quantVersion = own ? try q.integer(.version) : nil
         } else {
             quantMethod = nil
             quantType = nil

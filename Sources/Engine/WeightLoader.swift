@@ -28,7 +28,7 @@ final class WeightLoader {
     /// Values (weights) of every tensor loaded: bits per weight = 8 · bytes / parameters.
     private(set) var parameterCount = 0
     /// Quantise matrices while loading (`--quantize`), by this recipe.
-    let quantization: QuantizationType?
+    let quantizeTo: QuantizationType?
     /// For a folder written by `glmserve quantize`: each quantised tensor's block dtype and logical shape.
     private let stored: [String: StoredQuantized]
 
@@ -38,13 +38,19 @@ final class WeightLoader {
         let cols: Int
     }
 
-    init(checkpoint: Checkpoint, tensorsTotal: Int, numerics: NumericMode, quantization: QuantizationType? = nil,
-         progress: ((LoadProgress) -> Void)?) throws {
+    /// A third-party quantized layout (compressed-tensors, AWQ, GPTQ, MLX) detected from config.json, if any.
+    let quantization: (any QuantizedWeightFormat)?
+    /// Reused by the quantized-format parsers (`codeScratch`).
+    let scratch = ScratchBytes()
+
+    init(checkpoint: Checkpoint, tensorsTotal: Int, numerics: NumericMode, quantization: (any QuantizedWeightFormat)? = nil,
+         quantizeTo: QuantizationType? = nil, progress: ((LoadProgress) -> Void)?) throws {
         self.checkpoint = checkpoint
         self.numerics = numerics
+        self.quantization = quantization
         self.tensorsTotal = tensorsTotal
         self.progress = progress
-        self.quantization = quantization
+        self.quantizeTo = quantizeTo
         stored = try Self.storedQuantized(checkpoint)
     }
 
@@ -83,13 +89,13 @@ final class WeightLoader {
     var isQuantizedFolder: Bool { !stored.isEmpty }
 
     /// Where the checkpoint lists its tensors: the index, or the single file (named with the model folder).
-    private var listing: String {
+    var listing: String {
         let index = checkpoint.directory.appendingPathComponent("model.safetensors.index.json")
         let name = FileManager.default.fileExists(atPath: index.path) ? index.lastPathComponent : "model.safetensors"
         return checkpoint.directory.lastPathComponent + "/" + name
     }
 
-    private func view(_ name: String) throws -> TensorView {
+    func view(_ name: String) throws -> TensorView {
         guard checkpoint.contains(name) else { throw EngineError.missingTensor(file: listing, tensor: name) }
         do { return try checkpoint.tensor(named: name) } catch let error as SafeTensorsError {
             throw EngineError.checkpoint(error.description)
@@ -107,8 +113,27 @@ final class WeightLoader {
 
     func has(_ name: String) -> Bool { checkpoint.contains(name) }
 
+    /// Counts a matrix repacked from several stored tensors as one loaded tensor of `bytes` bytes.
+    func record(_ dtypeName: String, bytes: Int) {
+        tensorsLoaded += 1
+        bytesLoaded += bytes
+        bytesByDType[dtypeName, default: 0] += bytes
+        progress?(LoadProgress(tensorsLoaded: tensorsLoaded, tensorsTotal: tensorsTotal,
+                               bytesLoaded: bytesLoaded, bytesTotal: checkpoint.totalBytes))
+    }
+
     /// A `[rows, cols]` weight matrix, F32 / BF16 / F16 or F8_E4M3 with its `weight_scale`.
     func matrix(_ name: String, rows: Int, cols: Int) throws -> WeightMatrix {
+        if let quantization, name.hasSuffix(".weight"),
+           var matrix = try quantization.matrix(module: String(name.dropLast(".weight".count)), rows: rows, cols: cols, loader: self) {
+            matrix.numerics = numerics
+            return matrix
+        }
+        return try plainMatrix(name, rows: rows, cols: cols)
+    }
+
+    /// A weight stored as F32 / BF16 / F16, or F8_E4M3 with its scale, read in place.
+    func plainMatrix(_ name: String, rows: Int, cols: Int) throws -> WeightMatrix {
         let v = try view(name)
         if let entry = stored[name] { return try storedMatrix(v, entry, rows: rows, cols: cols) }
         guard v.shape == [rows, cols] else {
@@ -147,7 +172,7 @@ final class WeightLoader {
         default:
             throw EngineError.badTensor(file: v.file, tensor: name, problem: "dtype \(v.dtype.rawValue) is not a weight dtype (F32, BF16, F16 or F8_E4M3)")
         }
-        if let quantization, let dtype = quantization.dtype(forMatrix: name) {
+        if let quantizeTo, let dtype = quantizeTo.dtype(forMatrix: name) {
             matrix = quantize(matrix, to: dtype, source: v)
         } else {
             count(v)

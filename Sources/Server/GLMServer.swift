@@ -94,7 +94,7 @@ public final class GLMServer: @unchecked Sendable {
         if options.speculativeMTP && !glm.hasMTP {
             throw ServerStartError.unsupportedOption("--speculative mtp needs a model with an MTP layer "
                 + "(model.layers.\(glm.config.numHiddenLayers).*, num_nextn_predict_layers ≥ 1); "
-                + "\(options.modelDirectory.lastPathComponent) has none")
+                + "\(options.modelDirectory.lastPathComponent) has none" + (glm.missingMTPReason.map { " (\($0))" } ?? ""))
         }
         let maximum = glm.config.maxPositionEmbeddings
         let contextSize = min(max(options.contextSize ?? min(maximum, 32768), 2), maximum)

@@ -27,13 +27,13 @@ final class QuantKernelTests: XCTestCase {
         var bytes = [UInt8](repeating: 0xAA, count: rows * rowBytes)
         values.withUnsafeBytes { src in
             var m = ck_matrix(data: src.baseAddress, scale: nil, rows: Int64(rows), cols: Int64(cols),
-                              dtype: Int32(CK_F32.rawValue), scale_kind: 0, exact: 1)
+                              dtype: Int32(CK_F32.rawValue), scale_kind: 0, exact: 1, group: 0, perm: nil)
             bytes.withUnsafeMutableBytes { ck_quantize_rows(Int32(dtype.rawValue), &m, 0, Int64(rows), $0.baseAddress) }
         }
         var dequantized = [Float](repeating: .nan, count: rows * cols)
         bytes.withUnsafeBytes { raw in
             var m = ck_matrix(data: raw.baseAddress, scale: nil, rows: Int64(rows), cols: Int64(cols),
-                              dtype: Int32(dtype.rawValue), scale_kind: 0, exact: 1)
+                              dtype: Int32(dtype.rawValue), scale_kind: 0, exact: 1, group: 0, perm: nil)
             dequantized.withUnsafeMutableBufferPointer { ck_convert_rows(&m, 0, Int64(rows), $0.baseAddress) }
         }
         return Quantized(dtype: dtype, rows: rows, cols: cols, bytes: bytes, dequantized: dequantized)

@@ -75,6 +75,15 @@ final class QuantizedModelTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("already quantised"), "\($0)")
         }
         XCTAssertEqual(try GLMModel.load(from: folder).bytesByDType["q8"].map { $0 > 0 }, true)
+        // Third-party quantised folders are refused too.
+        let awq = Self.tiny.deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Tests/Fixtures/models/q-ct-w8-naive")
+        XCTAssertThrowsError(try GLMModel.load(from: awq, quantize: .q4)) {
+            XCTAssertTrue("\($0)".contains("already quantised (compressed-tensors"), "\($0)")
+        }
+        XCTAssertThrowsError(try QuantizedCheckpointWriter.write(from: awq, to: temporaryFolder(), type: .q8)) {
+            XCTAssertTrue("\($0)".contains("already quantised"), "\($0)")
+        }
     }
 
     /// Rewrites one shard's header metadata (same length, so offsets stay valid) and expects `message`.

@@ -14,8 +14,10 @@ enum FixturePaths {
     /// Every fixture model folder (those with an index).
     static var allModels: [URL] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: models.path)) ?? []
+        // The transformers fixtures (README §5) carry fixture.json; the quantized q-* folders are tested in EngineTests.
         return names.sorted().map(model).filter {
             FileManager.default.fileExists(atPath: $0.appendingPathComponent("model.safetensors.index.json").path)
+                && FileManager.default.fileExists(atPath: $0.appendingPathComponent("fixture.json").path)
         }
     }
 

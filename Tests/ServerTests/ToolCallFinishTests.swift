@@ -119,14 +119,16 @@ extension ScriptedModelTests {
 
     func testForcedCallCannotNameAnUndeclaredTool() throws {
         // After the forced `\n<tool_call>` the model would name a tool the request did not declare; the forced
-        // call's grammar (issue 12) allows only declared names, so the call comes out with the declared one.
+        // call's grammar (issue 12) allows only declared names, so the call names one of them. (Which one is up to
+        // the sampler: the scripted model gives every token but its script the same logit.)
         try start(scripting: "launch_rockets\n</tool_call>")
         let body = chatBody("Time?", [("tools", tools), ("tool_choice", "required"), thinkingOff])
         let response = try RawClient(port: server?.port ?? 0).request("POST", "/v1/chat/completions",
                                                                        body: body.serialized())
         XCTAssertEqual(response.status, 200)
         let json = try JSONValue.parse(response.body)
-        XCTAssertEqual(json["choices"]?[0]?["message"]?["tool_calls"]?[0]?["function"]?["name"], "get_time")
+        let name = json["choices"]?[0]?["message"]?["tool_calls"]?[0]?["function"]?["name"]?.string
+        XCTAssertTrue(["get_weather", "get_time"].contains(name ?? ""), "\(json)")
         XCTAssertEqual(json["choices"]?[0]?["finish_reason"], "tool_calls")
     }
 }

@@ -11,7 +11,9 @@ extern "C" {
 #endif
 
 /// Weight element types understood by the kernels.
-typedef enum { CK_F32 = 0, CK_BF16 = 1, CK_F16 = 2, CK_F8E4M3 = 3, CK_Q8 = 4, CK_Q4 = 5 } ck_dtype;
+typedef enum { CK_F32 = 0, CK_BF16 = 1, CK_F16 = 2, CK_F8E4M3 = 3,
+               CK_Q8 = 4, CK_Q4 = 5,                          // GLMServe's own block formats: see quant.h
+               CK_AFFINE4 = 16, CK_AFFINE8 = 17 } ck_dtype;   // group-affine integer codes: see affine.h
 /// True for the block-quantised dtypes of quant.h.
 #define CK_IS_QUANT(dtype) ((dtype) == CK_Q8 || (dtype) == CK_Q4)
 
@@ -21,11 +23,13 @@ typedef enum { CK_SCALE_NONE = 0, CK_SCALE_ROW = 1, CK_SCALE_BLOCK128 = 2 } ck_s
 /// A row-major weight matrix [rows, cols] (`y = x · Wᵀ`). `data` points into the mapped checkpoint.
 typedef struct {
     const void *data;
-    const float *scale;      // f32 scales for CK_F8E4M3, else NULL
+    const float *scale;      // f32 scales for CK_F8E4M3; (scale, bias) pairs for CK_AFFINE* (affine.h); else NULL
     int64_t rows, cols;
     int32_t dtype;           // ck_dtype
     int32_t scale_kind;      // ck_scale_kind
     int32_t exact;           // non-zero: f32-exact products (`--exact`); zero: the fast path (see linear.c)
+    int32_t group;           // CK_AFFINE*: input columns per (scale, bias) pair; else 0
+    const int32_t *perm;     // CK_AFFINE*: optional [cols] column order (act-order): code column c multiplies x[perm[c]]
 } ck_matrix;
 
 /// Instruction set picked by the dispatcher: 2 = AVX-512F, 1 = AVX2+FMA, 0 = plain C.
@@ -69,6 +73,15 @@ void ck_linear_rows(const ck_matrix *w, const float *x, int64_t ldx, int64_t T, 
 void ck_convert_rows(const ck_matrix *w, int64_t r0, int64_t r1, float *out);
 /// Row `r` of W as f32 (embedding lookup).
 void ck_row(const ck_matrix *w, int64_t r, float *out);
+
+/// Load-time repacking helpers for group-affine matrices (Sources/CKernels/affine.h): `count` little-endian 32-bit
+/// words, each holding 32/bits codes (code j at bits j·bits), become one code per byte in `out`.
+void ck_unpack_words(const void *words, int64_t count, int32_t bits, uint8_t *out);
+/// One code per byte ([rows, cols], cols % 32 == 0) to CK_AFFINE4 rows (32-column runs, byte j = column j | j+16 << 4).
+void ck_pack_nibble_runs(const uint8_t *codes, int64_t rows, int64_t cols, uint8_t *out);
+
+/// Bytes of weight codes per row (without scales), for any dtype.
+int64_t ck_row_bytes(const ck_matrix *w);
 
 // ---- memory ----
 /// Serves allocations below `mmap_threshold` bytes from the heap and keeps up to `trim_threshold` bytes of freed

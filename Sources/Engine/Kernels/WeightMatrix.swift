@@ -24,6 +24,8 @@ struct WeightMatrix {
     private let scales: FloatStorage?
     /// Keeps weights quantised while loading alive while `raw.data` points at them.
     private let storage: QuantizedStorage?
+    /// Keeps repacked group-affine codes, (scale, bias) pairs and the column order alive (CK_AFFINE*).
+    private let affine: AffineStorage?
 
     init(name: String, rows: Int, cols: Int, dtype: ck_dtype, data: UnsafeRawPointer,
          scales: FloatStorage? = nil, scaleKind: ck_scale_kind = CK_SCALE_NONE, numerics: NumericMode = .exact,
@@ -34,9 +36,25 @@ struct WeightMatrix {
         self.dtype = dtype
         self.scales = scales
         self.storage = storage
+        self.affine = nil
         raw = ck_matrix(data: data, scale: scales.map { UnsafePointer($0.pointer) }, rows: Int64(rows),
                         cols: Int64(cols), dtype: Int32(dtype.rawValue), scale_kind: Int32(scaleKind.rawValue),
-                        exact: numerics == .exact ? 1 : 0)
+                        exact: numerics == .exact ? 1 : 0, group: 0, perm: nil)
+    }
+
+    /// A group-affine integer matrix (CK_AFFINE4 / CK_AFFINE8, Sources/CKernels/affine.h) owning its repacked data.
+    init(name: String, affine storage: AffineStorage, numerics: NumericMode = .exact) {
+        self.name = name
+        rows = storage.rows
+        cols = storage.cols
+        dtype = storage.bits == 4 ? CK_AFFINE4 : CK_AFFINE8
+        scales = nil
+        self.storage = nil
+        affine = storage
+        raw = ck_matrix(data: UnsafeRawPointer(storage.codes), scale: UnsafePointer(storage.groups),
+                        rows: Int64(rows), cols: Int64(cols), dtype: Int32(dtype.rawValue),
+                        scale_kind: Int32(CK_SCALE_NONE.rawValue), exact: numerics == .exact ? 1 : 0,
+                        group: Int32(storage.groupSize), perm: storage.permutation.map { UnsafePointer($0) })
     }
 
     /// How products with this matrix are computed.
@@ -45,10 +63,14 @@ struct WeightMatrix {
         set { raw.exact = newValue == .exact ? 1 : 0 }
     }
 
-    /// Bytes of weight data (without FP8 scales; with the block scales of CK_Q8 / CK_Q4).
+    /// Bytes of weight data (without FP8 scales; with the block scales of CK_Q8 / CK_Q4 and the (scale, bias)
+    /// pairs of group-affine matrices).
     var byteCount: Int {
-        dtype == CK_Q8 || dtype == CK_Q4 ? rows * QuantizationFormat.rowBytes(dtype, cols: cols)
-                                         : rows * cols * Self.elementSize(dtype)
+        switch dtype {
+        case CK_AFFINE4, CK_AFFINE8: return affine?.byteCount ?? 0    // codes + (scale, bias) pairs: all streamed
+        case CK_Q8, CK_Q4: return rows * QuantizationFormat.rowBytes(dtype, cols: cols)
+        default: return rows * cols * Self.elementSize(dtype)
+        }
     }
 
     static func elementSize(_ dtype: ck_dtype) -> Int {

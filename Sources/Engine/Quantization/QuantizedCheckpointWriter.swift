@@ -49,8 +49,12 @@ public enum QuantizedCheckpointWriter {
         do { checkpoint = try Checkpoint(directory: source) } catch let error as SafeTensorsError {
             throw EngineError.checkpoint(error.description)
         }
+        if let foreign = try QuantizedFormatDetection.detect(directory: source) {
+            throw EngineError.invalidArgument("\(source.lastPathComponent) is already quantised (\(foreign.summary)); "
+                + "quantise a BF16/F16/F32/FP8 checkpoint instead")
+        }
         let loader = try WeightLoader(checkpoint: checkpoint, tensorsTotal: checkpoint.tensorNames.count,
-                                      numerics: .fast, quantization: type, progress: nil)
+                                      numerics: .fast, quantizeTo: type, progress: nil)
         if loader.isQuantizedFolder {
             throw EngineError.invalidArgument("\(source.lastPathComponent) is already quantised (its safetensors files hold "
                 + "glmserve blocks); quantise the original BF16/F16/F32/FP8 checkpoint instead")

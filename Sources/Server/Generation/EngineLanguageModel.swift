@@ -15,7 +15,7 @@ public final class EngineLanguageModel: LanguageModel {
     /// With `speculative`, MTP speculative decoding; throws if the model has no MTP layer.
     public init(model: GLMModel, speculative: Bool) throws {
         if speculative && !model.hasMTP {
-            throw EngineError.invalidArgument("--speculative mtp needs an MTP layer (model.layers.\(model.config.numHiddenLayers)), and \(model.directory.lastPathComponent) has none")
+            throw EngineError.invalidArgument("--speculative mtp needs an MTP layer (model.layers.\(model.config.numHiddenLayers)), and \(model.directory.lastPathComponent) has none" + (model.missingMTPReason.map { " (\($0))" } ?? ""))
         }
         self.model = model
         self.speculative = speculative
