@@ -1,5 +1,6 @@
 // Element conversions shared by the kernels: BF16, F16 and F8_E4M3 to f32, all exact.
 #include "convert.h"
+#include "quant_kernels.h"
 #include "affine.h"
 #include <math.h>
 
@@ -50,11 +51,13 @@ int64_t ck_row_bytes(const ck_matrix *w) {
     case CK_F32: return w->cols * 4;
     case CK_BF16: case CK_F16: return w->cols * 2;
     case CK_AFFINE4: case CK_AFFINE8: return ck_affine_row_bytes(w);
+    case CK_Q8: case CK_Q4: return ck_quant_row_bytes(w->dtype, w->cols);
     default: return w->cols;
     }
 }
 
 void ck_convert_rows(const ck_matrix *w, int64_t r0, int64_t r1, float *out) {
+    if (CK_IS_QUANT(w->dtype)) { ck_dequantize_rows(w, r0, r1, out); return; }
     if (w->dtype == CK_AFFINE4 || w->dtype == CK_AFFINE8) { ck_affine_convert_rows(w, r0, r1, out); return; }
     int64_t cols = w->cols;
     for (int64_t r = r0; r < r1; r++) {

@@ -12,6 +12,7 @@
 // GEMM for many. Elsewhere the rounded activations go through the exact kernels, so every CPU computes the same
 // products (BF16 × BF16, f32 sums).
 #include "rows.h"
+#include "quant_kernels.h"
 #include "affine.h"
 #include <stdlib.h>
 
@@ -46,6 +47,7 @@ int ck_set_isa(int level) {
 
 void ck_linear_rows(const ck_matrix *w, const float *x, int64_t ldx, int64_t T, float *y, int64_t ldy,
                     int64_t r0, int64_t r1) {
+    if (CK_IS_QUANT(w->dtype)) { ck_quant_linear_rows(w, x, ldx, T, y, ldy, r0, r1); return; }
     if (w->dtype == CK_AFFINE4 || w->dtype == CK_AFFINE8) { ck_affine_linear_rows(w, x, ldx, T, y, ldy, r0, r1); return; }
 #if defined(__x86_64__)
     int isa = ck_isa();
@@ -106,6 +108,7 @@ typedef struct {
     const ck_linear_task *tasks;
     const linear_chunk *chunks;
     const prepared_input *inputs;
+    const ck_qact *acts;     // per task: activations quantised once for the fast path of CK_Q8/CK_Q4 weights
 } linear_job;
 
 #define FAST_GEMM_MIN_TOKENS 16
@@ -147,7 +150,7 @@ static void gemm_tile(const ck_linear_task *t, int64_t r0, int64_t r1) {
         if (w->dtype == CK_AFFINE4 || w->dtype == CK_AFFINE8) ck_affine_convert_rows(w, r0, r1, tile_buffer);
         else
 #if defined(__x86_64__)
-        if (ck_isa() == 2) ck_convert_rows_avx512(w, r0, r1, tile_buffer);
+        if (ck_isa() == 2 && !CK_IS_QUANT(w->dtype)) ck_convert_rows_avx512(w, r0, r1, tile_buffer);
         else
 #endif
         ck_convert_rows(w, r0, r1, tile_buffer);
@@ -163,8 +166,13 @@ static void run_chunk(void *ctx, int64_t index, int thread) {
     const linear_chunk *c = &job->chunks[index];
     const ck_linear_task *t = &job->tasks[c->task];
     const prepared_input *in = job->inputs ? &job->inputs[c->task] : NULL;
+    if (t->T < GEMM_MIN_TOKENS && job->acts && job->acts[c->task].T > 0)
+        ck_qrows(t->w, &job->acts[c->task], t->y, t->ldy, c->r0, c->r1);
+    else
 #if defined(__x86_64__)
-    if (in && in->panels) ck_gemm_bf16dot(t->w, in->panels, in->kpairs, t->T, t->y, t->ldy, c->r0, c->r1);
+    if (in && in->panels && CK_IS_QUANT(t->w->dtype))
+        ck_quant_gemm_bf16(t->w, in->panels, in->kpairs, t->T, t->y, t->ldy, c->r0, c->r1);
+    else if (in && in->panels) ck_gemm_bf16dot(t->w, in->panels, in->kpairs, t->T, t->y, t->ldy, c->r0, c->r1);
     else if (in && in->xb) ck_rows_bf16dot(t->w, in->xb, in->ldb, t->T, t->y, t->ldy, c->r0, c->r1);
     else
 #endif
@@ -195,6 +203,46 @@ static int64_t rows_per_chunk(const ck_linear_task *t, int64_t total_bytes, int 
     if (chunk_bytes < 65536) chunk_bytes = 65536;
     int64_t rows = (chunk_bytes / row_bytes + 3) & ~(int64_t)3;
     return rows < 4 ? 4 : rows;
+}
+
+static __thread ck_qact *act_list = NULL;
+static __thread int64_t act_list_capacity = 0;
+static __thread void *act_memory = NULL;
+static __thread size_t act_memory_capacity = 0;
+
+/// Quantises the activations of every fast-path CK_Q8/CK_Q4 streaming task once, before the rows are split
+/// into chunks (entries of other tasks have T = 0). NULL when there are none, or when out of memory (the chunks
+/// then quantise for themselves through ck_linear_rows).
+static const ck_qact *quantized_activations(const ck_linear_task *tasks, int64_t count) {
+    size_t need = 0;
+    for (int64_t i = 0; i < count; i++) {
+        const ck_linear_task *t = &tasks[i];
+        if (CK_IS_QUANT(t->w->dtype) && !t->w->exact && t->T > 0 && t->T < GEMM_MIN_TOKENS)
+            need += (ck_qact_bytes(t->w->cols, t->T) + 63) & ~(size_t)63;
+    }
+    if (need == 0) return NULL;
+    if (count > act_list_capacity) {
+        free(act_list);
+        act_list = malloc((size_t)count * sizeof(ck_qact));
+        act_list_capacity = act_list ? count : 0;
+        if (!act_list) return NULL;
+    }
+    if (need > act_memory_capacity) {
+        free(act_memory);
+        act_memory = aligned_alloc(64, need);
+        act_memory_capacity = act_memory ? need : 0;
+        if (!act_memory) return NULL;
+    }
+    uint8_t *mem = act_memory;
+    for (int64_t i = 0; i < count; i++) {
+        const ck_linear_task *t = &tasks[i];
+        act_list[i].T = 0;
+        if (CK_IS_QUANT(t->w->dtype) && !t->w->exact && t->T > 0 && t->T < GEMM_MIN_TOKENS) {
+            ck_qact_prepare(t->w->dtype, t->x, t->ldx, t->T, t->w->cols, mem, &act_list[i]);
+            mem += (ck_qact_bytes(t->w->cols, t->T) + 63) & ~(size_t)63;
+        }
+    }
+    return act_list;
 }
 
 // Scratch for prepared activations, owned by the submitting thread and reused across calls (a decode step
@@ -349,7 +397,7 @@ void ck_linear_many(const ck_linear_task *tasks, int64_t count) {
     if (!chunks) {  // out of memory: run everything on this thread
         for (int64_t i = 0; i < count; i++) {
             linear_chunk one = {0, 0, tasks[i].w->rows};
-            linear_job job = {tasks + i, &one, prepare_inputs(tasks + i, 1)};
+            linear_job job = {tasks + i, &one, prepare_inputs(tasks + i, 1), NULL};
             if (tasks[i].T > 0) run_chunk(&job, 0, 0);
         }
         return;
@@ -361,7 +409,7 @@ void ck_linear_many(const ck_linear_task *tasks, int64_t count) {
         for (int64_t r = 0; r < tasks[i].w->rows; r += per)
             chunks[n++] = (linear_chunk){(int32_t)i, r, r + per < tasks[i].w->rows ? r + per : tasks[i].w->rows};
     }
-    linear_job job = {tasks, chunks, prepare_inputs(tasks, count)};
+    linear_job job = {tasks, chunks, prepare_inputs(tasks, count), quantized_activations(tasks, count)};
     ck_parallel_for(n, run_chunk, &job);
     if (chunks != small) free(chunks);
 }

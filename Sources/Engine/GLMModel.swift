@@ -16,6 +16,19 @@ public final class GLMModel: @unchecked Sendable {
     public let tensorCount: Int
     /// How matrix products are computed (`--exact` or the fast default).
     public let numerics: NumericMode
+    /// The GLMServe quantisation in use (`--quantize` at load, or a folder written by `glmserve quantize`).
+    public let quantization: QuantizationType?
+    /// Values of every tensor the engine loaded (weights, norms, biases).
+    public let parameterCount: Int
+
+    /// Bits per weight over every tensor loaded (16 for a BF16 checkpoint, ≈ 8.5 for `q8`).
+    public var bitsPerWeight: Double { parameterCount > 0 ? Double(weightBytes) * 8 / Double(parameterCount) : 0 }
+
+    /// The weights' format for logs and `/v1/models`: e.g. "q4 (GLMServe blocks v1)" or "BF16".
+    public var weightFormat: String {
+        if let quantization { return "\(quantization.rawValue) (GLMServe blocks v\(QuantizationFormat.version))" }
+        return bytesByDType.max { $0.value < $1.value }?.key ?? "none"
+    }
     /// How new KV caches store keys and values (`--kv-type`; default: `KVStorageType.default(for: numerics)`).
     public var kvStorage: KVStorageType
     /// The third-party quantized layout the weights were repacked from (compressed-tensors, AWQ, GPTQ, MLX), if any.
@@ -64,9 +77,14 @@ public final class GLMModel: @unchecked Sendable {
     /// several nodes, else nothing) places the weights and pins the pool; it implies `populate` (see docs/NUMA.md).
     /// `numerics` picks the fast products (default) or f32-exact ones (`NumericMode`).
     public static func load(from directory: URL, threads: Int? = nil, populate: Bool = false, numa: NUMAPolicy? = nil,
-                            numerics: NumericMode = .fast,
+                            numerics: NumericMode = .fast, quantize: QuantizationType? = nil,
                             progress: ((LoadProgress) -> Void)? = nil) throws -> GLMModel {
         let config = try ModelConfig.load(from: directory)
+        let stored = try storedQuantization(config)
+        if let quantize, let stored {
+            throw EngineError.invalidArgument("\(directory.lastPathComponent) is already quantised (\(stored.rawValue), "
+                + "written by glmserve quantize); --quantize \(quantize.rawValue) applies to BF16/F16/F32/FP8 checkpoints only")
+        }
         let placement = try NUMAPlacement.prepare(numa, threads: threads)
         let checkpoint: Checkpoint
         do {
@@ -81,7 +99,23 @@ public final class GLMModel: @unchecked Sendable {
         openblas_set_num_threads(1)     // the pool drives the cores; each GEMM tile runs single-threaded
         keepActivationMemory()
         return try GLMModel(config: config, directory: directory, checkpoint: checkpoint, numerics: numerics,
-                            progress: progress)
+                            quantize: quantize, stored: stored, progress: progress)
+    }
+
+    /// The quantisation of a folder written by `glmserve quantize` (nil for other checkpoints); refuses a format
+    /// version or type this build does not read.
+    static func storedQuantization(_ config: ModelConfig) throws -> QuantizationType? {
+        guard config.quantMethod == QuantizationFormat.method else { return nil }
+        guard config.quantVersion == QuantizationFormat.version else {
+            throw EngineError.invalidConfig(file: "config.json", problem: "quantization_config.version "
+                + "\(config.quantVersion.map(String.init) ?? "(missing)") of the glmserve format is not supported "
+                + "(this build reads version \(QuantizationFormat.version))")
+        }
+        guard let name = config.quantType, let type = QuantizationType(rawValue: name) else {
+            throw EngineError.invalidConfig(file: "config.json", problem: "quantization_config.type "
+                + "'\(config.quantType ?? "(missing)")' is not q8 or q4")
+        }
+        return type
     }
 
     /// A prefill pass allocates activation arrays of tens of MB per operation. glibc serves those with fresh
@@ -93,25 +127,43 @@ public final class GLMModel: @unchecked Sendable {
     }
 
     private init(config: ModelConfig, directory: URL, checkpoint: Checkpoint, numerics: NumericMode,
+                 quantize: QuantizationType?, stored: QuantizationType?,
                  progress: ((LoadProgress) -> Void)?) throws {
         self.config = config
         self.numerics = numerics
+        self.quantization = quantize ?? stored
         self.kvStorage = .default(for: numerics)
         self.directory = directory
         self.checkpoint = checkpoint
         let hasMTP = config.numNextnPredictLayers > 0
             && checkpoint.tensorNames.contains { $0.hasPrefix("model.layers.\(config.numHiddenLayers).") }
         let quantization = try QuantizedFormatDetection.detect(directory: directory)
-        let loader = WeightLoader(checkpoint: checkpoint,
-                                  tensorsTotal: Self.expectedTensorCount(config, checkpoint: checkpoint, mtp: hasMTP),
-                                  numerics: numerics, quantization: quantization, progress: progress)
+        if let quantize, let quantization {
+            throw EngineError.invalidArgument("\(directory.lastPathComponent) is already quantised (\(quantization.summary)); "
+                + "--quantize \(quantize.rawValue) applies to BF16/F16/F32/FP8 checkpoints only")
+        }
+        let loader = try WeightLoader(checkpoint: checkpoint,
+                                      tensorsTotal: Self.expectedTensorCount(config, checkpoint: checkpoint, mtp: hasMTP),
+                                      numerics: numerics, quantization: quantization, quantizeTo: quantize, progress: progress)
+        if let quantize, loader.isQuantizedFolder {
+            throw EngineError.invalidArgument("\(directory.lastPathComponent) is already quantised (its safetensors files hold "
+                + "glmserve blocks); --quantize \(quantize.rawValue) applies to BF16/F16/F32/FP8 checkpoints only")
+        }
+        if stored != nil, !loader.isQuantizedFolder {
+            throw EngineError.invalidConfig(file: "config.json", problem: "quantization_config names the glmserve format "
+                + "but no safetensors file has glmserve block metadata")
+        }
         model = try Self.build(config, loader: loader, mtp: hasMTP)
         try quantization?.finish(file: directory.lastPathComponent + "/config.json", tensorNames: checkpoint.tensorNames)
         quantizationSummary = quantization?.summary
         missingMTPReason = hasMTP ? nil : quantization?.missingMTPReason
         bytesByDType = loader.bytesByDType
         tensorCount = loader.tensorsLoaded
+        parameterCount = loader.parameterCount
     }
+
+    /// Starts the engine's thread pool without loading a model (`glmserve quantize`); nil: one thread per CPU.
+    public static func startPool(threads: Int?) { ck_pool_start(Int32(threads ?? 0)) }
 
     /// A KV cache for up to `capacity` positions (clamped to `1 ... max_position_embeddings`).
     public func makeCache(capacity: Int) -> KVCache {

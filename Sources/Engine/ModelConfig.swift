@@ -36,6 +36,10 @@ public struct ModelConfig: Decodable, Sendable, Equatable {
     public let hiddenAct: String
     /// `quantization_config.quant_method`, if any (e.g. `compressed-tensors`, `fp8`).
     public let quantMethod: String?
+    /// For a folder written by `glmserve quantize` (`quant_method` "glmserve"): `quantization_config.type`
+    /// (`q8` / `q4`) and `.version` (the block-format version, see `QuantizationFormat`).
+    public let quantType: String?
+    public let quantVersion: Int?
 
     /// Rotary dims per head, `R = int(head_dim · partial_rotary_factor)`.
     public var rotaryDim: Int { Int(Double(headDim) * partialRotaryFactor) }
@@ -103,7 +107,7 @@ public struct ModelConfig: Decodable, Sendable, Equatable {
         case num_mtp_layers, hidden_act, scoring_func, topk_method, quantization_config
     }
     private enum RopeKey: String, CodingKey { case rope_type, rope_theta, partial_rotary_factor }
-    private enum QuantKey: String, CodingKey { case quant_method }
+    private enum QuantKey: String, CodingKey { case quant_method, type, version }
 
     private static func refuse(_ problem: String) -> EngineError { .invalidConfig(file: "config.json", problem: problem) }
 
@@ -167,8 +171,14 @@ public struct ModelConfig: Decodable, Sendable, Equatable {
         }
         if let q = try c.object(.quantization_config, keyedBy: QuantKey.self) {
             quantMethod = try q.string(.quant_method)
+            // Only GLMServe's own format is read here (other methods' `version` is e.g. a library's "0.19.0").
+            let own = quantMethod == QuantizationFormat.method
+            quantType = own ? try q.string(.type) : nil
+            quantVersion = own ? try q.integer(.version) : nil
         } else {
             quantMethod = nil
+            quantType = nil
+            quantVersion = nil
         }
     }
 

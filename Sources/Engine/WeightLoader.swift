@@ -1,6 +1,9 @@
 import CKernels
 import Foundation
 import SafeTensors
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Progress of `GLMModel.load`, reported after each tensor.
 public struct LoadProgress: Sendable {
@@ -20,8 +23,20 @@ final class WeightLoader {
     private let progress: ((LoadProgress) -> Void)?
     private(set) var tensorsLoaded = 0
     private(set) var bytesLoaded = 0
-    /// Bytes per dtype name of everything loaded.
+    /// Bytes per dtype name of everything loaded (as used: `q8` / `q4` for quantised matrices).
     private(set) var bytesByDType: [String: Int] = [:]
+    /// Values (weights) of every tensor loaded: bits per weight = 8 · bytes / parameters.
+    private(set) var parameterCount = 0
+    /// Quantise matrices while loading (`--quantize`), by this recipe.
+    let quantizeTo: QuantizationType?
+    /// For a folder written by `glmserve quantize`: each quantised tensor's block dtype and logical shape.
+    private let stored: [String: StoredQuantized]
+
+    struct StoredQuantized {
+        let dtype: ck_dtype
+        let rows: Int
+        let cols: Int
+    }
 
     /// A third-party quantized layout (compressed-tensors, AWQ, GPTQ, MLX) detected from config.json, if any.
     let quantization: (any QuantizedWeightFormat)?
@@ -29,13 +44,49 @@ final class WeightLoader {
     let scratch = ScratchBytes()
 
     init(checkpoint: Checkpoint, tensorsTotal: Int, numerics: NumericMode, quantization: (any QuantizedWeightFormat)? = nil,
-         progress: ((LoadProgress) -> Void)?) {
+         quantizeTo: QuantizationType? = nil, progress: ((LoadProgress) -> Void)?) throws {
         self.checkpoint = checkpoint
         self.numerics = numerics
         self.quantization = quantization
         self.tensorsTotal = tensorsTotal
         self.progress = progress
+        self.quantizeTo = quantizeTo
+        stored = try Self.storedQuantized(checkpoint)
     }
+
+    /// Reads the `glmserve.*` metadata of every file (empty for ordinary checkpoints).
+    private static func storedQuantized(_ checkpoint: Checkpoint) throws -> [String: StoredQuantized] {
+        var result: [String: StoredQuantized] = [:]
+        for file in checkpoint.files {
+            let entries = file.metadata.filter { $0.key.hasPrefix(QuantizationFormat.metadataPrefix) }
+            if entries.isEmpty { continue }
+            // Errors name the first quantised tensor of the file.
+            let first = entries.keys.filter { $0 != QuantizationFormat.versionKey }.sorted().first
+                .map { String($0.dropFirst(QuantizationFormat.metadataPrefix.count)) } ?? QuantizationFormat.versionKey
+            guard let version = file.metadata[QuantizationFormat.versionKey] else {
+                throw EngineError.badTensor(file: file.name, tensor: first,
+                                            problem: "glmserve block metadata without '\(QuantizationFormat.versionKey)'")
+            }
+            guard version == String(QuantizationFormat.version) else {
+                throw EngineError.badTensor(file: file.name, tensor: first,
+                                            problem: "glmserve block format version \(version) is not supported (this build reads version \(QuantizationFormat.version))")
+            }
+            for (key, value) in entries where key != QuantizationFormat.versionKey {
+                let tensor = String(key.dropFirst(QuantizationFormat.metadataPrefix.count))
+                let parts = value.split(separator: " ")
+                guard parts.count == 3, let dtype = QuantizationFormat.dtype(named: String(parts[0])),
+                      let rows = Int(parts[1]), let cols = Int(parts[2]), rows > 0, cols > 0 else {
+                    throw EngineError.badTensor(file: file.name, tensor: tensor,
+                                                problem: "glmserve metadata '\(value)' is not '<q8|q4> <rows> <cols>'")
+                }
+                result[tensor] = StoredQuantized(dtype: dtype, rows: rows, cols: cols)
+            }
+        }
+        return result
+    }
+
+    /// Whether the checkpoint is a folder written by `glmserve quantize`.
+    var isQuantizedFolder: Bool { !stored.isEmpty }
 
     /// Where the checkpoint lists its tensors: the index, or the single file (named with the model folder).
     var listing: String {
@@ -51,10 +102,11 @@ final class WeightLoader {
         }
     }
 
-    private func count(_ view: TensorView) {
+    private func count(_ view: TensorView, as dtype: String? = nil, bytes: Int? = nil, parameters: Int? = nil) {
         tensorsLoaded += 1
         bytesLoaded += view.bytes.count
-        bytesByDType[view.dtype.rawValue, default: 0] += view.bytes.count
+        bytesByDType[dtype ?? view.dtype.rawValue, default: 0] += bytes ?? view.bytes.count
+        parameterCount += parameters ?? view.elementCount
         progress?(LoadProgress(tensorsLoaded: tensorsLoaded, tensorsTotal: tensorsTotal,
                                bytesLoaded: bytesLoaded, bytesTotal: checkpoint.totalBytes))
     }
@@ -83,6 +135,7 @@ final class WeightLoader {
     /// A weight stored as F32 / BF16 / F16, or F8_E4M3 with its scale, read in place.
     func plainMatrix(_ name: String, rows: Int, cols: Int) throws -> WeightMatrix {
         let v = try view(name)
+        if let entry = stored[name] { return try storedMatrix(v, entry, rows: rows, cols: cols) }
         guard v.shape == [rows, cols] else {
             throw EngineError.badTensor(file: v.file, tensor: name, problem: "shape \(v.shape), expected [\(rows), \(cols)] from config.json")
         }
@@ -119,7 +172,46 @@ final class WeightLoader {
         default:
             throw EngineError.badTensor(file: v.file, tensor: name, problem: "dtype \(v.dtype.rawValue) is not a weight dtype (F32, BF16, F16 or F8_E4M3)")
         }
-        count(v)
+        if let quantizeTo, let dtype = quantizeTo.dtype(forMatrix: name) {
+            matrix = quantize(matrix, to: dtype, source: v)
+        } else {
+            count(v)
+        }
+        matrix.numerics = numerics
+        return matrix
+    }
+
+    /// Quantises `source` into new memory on the pool, then lets the kernel drop the source's pages (they are a
+    /// read-only file mapping), so the full-precision and the quantised copy are never resident together.
+    private func quantize(_ source: WeightMatrix, to dtype: ck_dtype, source v: TensorView) -> WeightMatrix {
+        let storage = QuantizedStorage(count: source.rows * QuantizationFormat.rowBytes(dtype, cols: source.cols))
+        withUnsafePointer(to: source.raw) { ck_quantize(Int32(dtype.rawValue), $0, storage.pointer) }
+        if let base = v.bytes.baseAddress {
+            let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+            let start = (Int(bitPattern: base) + page - 1) / page * page
+            let end = (Int(bitPattern: base) + v.bytes.count) / page * page
+            if end > start { madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, MADV_DONTNEED) }
+        }
+        count(v, as: QuantizationFormat.name(dtype), bytes: storage.count, parameters: source.rows * source.cols)
+        return WeightMatrix(name: source.name, rows: source.rows, cols: source.cols, dtype: dtype,
+                            data: UnsafeRawPointer(storage.pointer), storage: storage)
+    }
+
+    /// A matrix of a folder written by `glmserve quantize`, read in place: its blocks must match the shape.
+    private func storedMatrix(_ v: TensorView, _ entry: StoredQuantized, rows: Int, cols: Int) throws -> WeightMatrix {
+        let name = v.name
+        guard entry.rows == rows, entry.cols == cols else {
+            throw EngineError.badTensor(file: v.file, tensor: name, problem: "glmserve metadata gives shape [\(entry.rows), \(entry.cols)], expected [\(rows), \(cols)] from config.json")
+        }
+        let rowBytes = QuantizationFormat.rowBytes(entry.dtype, cols: cols)
+        guard v.dtype == .u8, v.shape == [rows, rowBytes] else {
+            throw EngineError.badTensor(file: v.file, tensor: name, problem: "\(v.dtype.rawValue) \(v.shape) does not hold \(QuantizationFormat.name(entry.dtype)) blocks of [\(rows), \(cols)] (expected U8 [\(rows), \(rowBytes)])")
+        }
+        guard let base = v.bytes.baseAddress else {
+            throw EngineError.badTensor(file: v.file, tensor: name, problem: "has no data")
+        }
+        count(v, as: QuantizationFormat.name(entry.dtype), parameters: rows * cols)
+        var matrix = WeightMatrix(name: name, rows: rows, cols: cols, dtype: entry.dtype, data: base)
         matrix.numerics = numerics
         return matrix
     }

@@ -16,6 +16,8 @@ public struct ServerOptions: Sendable {
     public var numa: NUMAPolicy?
     /// Fast (default) or f32-exact matrix products (`--exact`).
     public var numerics: NumericMode = .fast
+    /// Quantise the weights while loading (`--quantize q8|q4`); nil: as stored.
+    public var quantize: QuantizationType?
     /// KV cache storage (`--kv-type`); nil: `KVStorageType.default(for: numerics)`.
     public var kvStorage: KVStorageType?
     /// Generations interleaved token by token, each with its own KV cache.
@@ -62,6 +64,9 @@ public final class GLMServer: @unchecked Sendable {
     private let http: HTTPServer
     /// Bytes of weights the engine maps.
     public let weightBytes: Int
+    /// The weights' format, e.g. "BF16" or "q4 (GLMServe blocks v1)" (`GLMModel.weightFormat`).
+    public let weightFormat: String
+    public let bitsPerWeight: Double
     /// KV cache bytes per token of one sequence (main model, in the `--kv-type`).
     public let kvBytesPerPosition: Int
     /// KV blocks shared by all requests (nil with `--cache-ram 0`).
@@ -83,7 +88,7 @@ public final class GLMServer: @unchecked Sendable {
         let tokenizer = try Tokenizer(directory: options.modelDirectory)
         let defaults = try GenerationDefaults.load(from: options.modelDirectory)
         let glm = try GLMModel.load(from: options.modelDirectory, threads: options.threads, numa: options.numa,
-                                    numerics: options.numerics,
+                                    numerics: options.numerics, quantize: options.quantize,
                                     progress: loadProgress)
         glm.kvStorage = options.kvStorage ?? .default(for: options.numerics)
         if options.speculativeMTP && !glm.hasMTP {
@@ -105,6 +110,9 @@ public final class GLMServer: @unchecked Sendable {
                                  log: options.http.log)
         self.options = options
         self.weightBytes = glm.weightBytes
+        self.weightFormat = glm.weightFormat
+        self.bitsPerWeight = glm.bitsPerWeight
+        model.weightFormat = glm.weightFormat
         self.kvBytesPerPosition = glm.kvBytesPerPosition
         handler.set(APIRouter(model: model, apiKey: options.apiKey))
     }

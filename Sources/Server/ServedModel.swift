@@ -14,6 +14,8 @@ public final class ServedModel: @unchecked Sendable {
     public let contextSize: Int
     public let vocabularySize: Int
     public let created: Int
+    /// The weights' format `/v1/models` reports (`weight_format`), e.g. "q4 (GLMServe blocks v1)"; nil: not shown.
+    public var weightFormat: String?
     let scheduler: GenerationScheduler
     /// Grammars of `response_format`, compiled for this vocabulary.
     let structuredOutput: StructuredOutputCompiler

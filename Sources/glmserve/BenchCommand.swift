@@ -52,7 +52,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        let glm = try loadModel(model, threads: threads, populate: true, numa: numa.policy, numerics: numerics.mode,
+        let glm = try loadModel(model, threads: threads, populate: true, numa: numa.policy, numerics: numerics.mode, quantize: numerics.quantize,
                                 context: (promptTokens: max(promptTokens, context ?? 0), newTokens: newTokens))
         glm.kvStorage = kv.storage(for: glm.numerics)
         let vocab = glm.config.vocabSize
@@ -62,7 +62,8 @@ struct BenchCommand: ParsableCommand {
             return Int32((state >> 33) % UInt64(vocab))
         }
         var report = BenchReport(model: model, threads: glm.threads, numerics: glm.numerics.rawValue,
-                                 weightBytes: glm.weightBytes, activeBytesPerToken: glm.activeWeightBytesPerToken)
+                                 weightBytes: glm.weightBytes, activeBytesPerToken: glm.activeWeightBytesPerToken,
+                                 weightFormat: glm.weightFormat, bitsPerWeight: glm.bitsPerWeight)
         if roofline { report.bandwidth += GLMModel.measureReadBandwidth() }
         // Weights were faulted in at load (populate); one short warm-up pass starts the pool's threads.
         _ = try glm.forward([prompt[0]], cache: glm.makeCache(capacity: 2))
@@ -144,6 +145,9 @@ struct BenchReport {
     let numerics: String
     let weightBytes: Int
     let activeBytesPerToken: Int
+    /// `GLMModel.weightFormat` and `bitsPerWeight` (e.g. "q4 (GLMServe blocks v1)", 4.52).
+    let weightFormat: String
+    let bitsPerWeight: Double
     var bandwidth: [Double] = []
     var prefillTokens = 0
     var prefillFLOPs = 0.0
@@ -168,6 +172,8 @@ struct BenchReport {
         var lines: [String] = []
         lines.append(String(format: "model        %@ (%.3f GB of weights, %d threads, %@ products)", model,
                             Double(weightBytes) / 1e9, threads, numerics))
+        lines.append(String(format: "format       %@, %.2f bits per weight, %.1f MB of active weights per token", weightFormat,
+                            bitsPerWeight, Double(activeBytesPerToken) / 1e6))
         if !bandwidth.isEmpty {
             lines.append(String(format: "bandwidth    %.1f GB/s read (median of %d passes over 1 GiB, before and after; min %.1f, max %.1f)",
                                 bandwidthMedian, bandwidth.count, bandwidth.min()!, bandwidth.max()!))
@@ -197,6 +203,7 @@ struct BenchReport {
             "\"model\": \"\(model.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))\"",
             "\"threads\": \(threads)", "\"numerics\": \"\(numerics)\"",
             "\"weight_bytes\": \(weightBytes)", "\"active_bytes_per_token\": \(activeBytesPerToken)",
+            "\"weight_format\": \"\(weightFormat)\"", String(format: "\"bits_per_weight\": %.4f", bitsPerWeight),
             "\"prefill_tokens\": \(prefillTokens)",
             String(format: "\"prefill_seconds\": %.6f", prefillMedian),
             String(format: "\"prefill_tokens_per_second\": %.3f", Double(prefillTokens) / prefillMedian),

@@ -9,7 +9,8 @@ struct GLMServe: ParsableCommand {
         abstract: "Run GLM-4.5 / GLM-4.6 / GLM-4.5-Air on CPUs behind an OpenAI-compatible HTTP API.",
         subcommands: [
             ServeCommand.self,
-            ScoreCommand.self, GenerateCommand.self, BenchCommand.self, PerplexityCommand.self, BenchGrammarCommand.self,
+            ScoreCommand.self, GenerateCommand.self, BenchCommand.self, PerplexityCommand.self, QuantizeCommand.self,
+            BenchGrammarCommand.self,
             TokenizeCommand.self, DetokenizeCommand.self, RenderCommand.self,
         ],
         defaultSubcommand: ServeCommand.self

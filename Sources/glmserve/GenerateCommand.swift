@@ -50,7 +50,7 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         let prompt = try parseTokenIDs(tokenIDs)
         // The MTP loop keeps one more position for its draft.
-        let glm = try loadModel(model, threads: threads, numa: numa.policy, numerics: numerics.mode,
+        let glm = try loadModel(model, threads: threads, numa: numa.policy, numerics: numerics.mode, quantize: numerics.quantize,
                                 context: (promptTokens: prompt.count, newTokens: maxTokens + (mtp ? 1 : 0)))
         glm.kvStorage = kv.storage(for: glm.numerics)
         let cache = glm.makeCache(capacity: prompt.count + maxTokens)

@@ -17,7 +17,7 @@ func parseTokenIDs(_ text: String) throws -> [Int32] {
 /// With `context`, first reads config.json alone and refuses (`EngineError.contextTooLong`) a prompt + new
 /// tokens the model cannot hold, before any weight is read.
 func loadModel(_ path: String, threads: Int?, populate: Bool = false, numa: NUMAPolicy? = nil,
-               numerics: NumericMode, context: (promptTokens: Int, newTokens: Int)? = nil) throws -> GLMModel {
+               numerics: NumericMode, quantize: QuantizationType? = nil, context: (promptTokens: Int, newTokens: Int)? = nil) throws -> GLMModel {
     if let threads, threads < 1 { throw CommandInputError("--threads must be at least 1 (got \(threads))") }
     let directory = URL(fileURLWithPath: path)
     if let context {
@@ -27,7 +27,7 @@ func loadModel(_ path: String, threads: Int?, populate: Bool = false, numa: NUMA
     let start = Date()
     var lastDraw = Date.distantPast
     let model = try GLMModel.load(from: directory, threads: threads, populate: populate, numa: numa,
-                                    numerics: numerics) { progress in
+                                    numerics: numerics, quantize: quantize) { progress in
         guard interactive, Date().timeIntervalSince(lastDraw) > 0.1 || progress.tensorsLoaded == progress.tensorsTotal else { return }
         lastDraw = Date()
         FileHandle.standardError.write(Data(("\r" + loadProgressText(progress)).utf8))
@@ -50,5 +50,6 @@ func loadSummaryText(path: String, model: GLMModel, seconds: Double) -> String {
     let dtypes = model.bytesByDType.sorted { $0.value > $1.value }
         .map { "\($0.key) \(ByteCountText.text($0.value))" }.joined(separator: ", ")
     return "loaded \(path): \(model.tensorCount) tensors, \(ByteCountText.text(model.weightBytes)) (\(dtypes)) in "
-        + String(format: "%.2f s, %d threads, %@ products", seconds, model.threads, model.numerics.rawValue)
+        + String(format: "%.2f s, %d threads, %@ products, weights %@, %.2f bits per weight", seconds, model.threads,
+                 model.numerics.rawValue, model.weightFormat, model.bitsPerWeight)
 }

@@ -48,7 +48,7 @@ struct PerplexityCommand: ParsableCommand {
         guard tokens.count >= 2 else {
             throw CommandInputError("'\(file)' has \(tokens.count) token(s); perplexity needs at least 2")
         }
-        let glm = try loadModel(model, threads: threads, populate: true, numa: numa.policy, numerics: numerics.mode,
+        let glm = try loadModel(model, threads: threads, populate: true, numa: numa.policy, numerics: numerics.mode, quantize: numerics.quantize,
                                 context: (promptTokens: min(ctx + 1, tokens.count), newTokens: 0))
         glm.kvStorage = kv.storage(for: glm.numerics)
         let interactive = isatty(STDERR_FILENO) != 0

@@ -27,7 +27,7 @@ struct ScoreCommand: ParsableCommand {
 
     func run() throws {
         let ids = try parseTokenIDs(tokenIDs)
-        let glm = try loadModel(model, threads: threads, numerics: numerics.mode, context: (promptTokens: ids.count, newTokens: 0))
+        let glm = try loadModel(model, threads: threads, numerics: numerics.mode, quantize: numerics.quantize, context: (promptTokens: ids.count, newTokens: 0))
         glm.kvStorage = kv.storage(for: glm.numerics)
         let cache = glm.makeCache(capacity: ids.count)
         let logits = try glm.forward(ids, cache: cache, logits: .all)

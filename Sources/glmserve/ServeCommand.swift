@@ -96,6 +96,7 @@ struct ServeCommand: ParsableCommand {
         options.threads = threads
         options.numa = numa.policy
         options.numerics = numerics.mode
+        options.quantize = numerics.quantize
         options.kvStorage = kv.storage(for: numerics.mode)
         options.maxQueue = maxQueue
         options.parallel = parallel
@@ -124,9 +125,9 @@ struct ServeCommand: ParsableCommand {
             }
         }
         let threadCount = GLMModel.poolThreads     // as started: --numa isolate and the pool's limit change it
-        ServeCommand.log(String(format: "model '%@' loaded in %.1f s: %@ of weights, context %d tokens, %d threads, %d parallel%@",
+        ServeCommand.log(String(format: "model '%@' loaded in %.1f s: %@ of weights (%@, %.2f bits per weight), context %d tokens, %d threads, %d parallel%@",
                                 server.model.id, Date().timeIntervalSince(started),
-                                ByteCountText.text(server.weightBytes), server.model.contextSize, threadCount, parallel,
+                                ByteCountText.text(server.weightBytes), server.weightFormat, server.bitsPerWeight, server.model.contextSize, threadCount, parallel,
                                 options.speculativeMTP ? ", speculative decoding: mtp" : ""))
         let storage = kv.storage(for: numerics.mode)
         ServeCommand.log("KV cache: \(storage.rawValue), \(server.kvBytesPerPosition) bytes per token "

@@ -12,7 +12,10 @@ extern "C" {
 
 /// Weight element types understood by the kernels.
 typedef enum { CK_F32 = 0, CK_BF16 = 1, CK_F16 = 2, CK_F8E4M3 = 3,
+               CK_Q8 = 4, CK_Q4 = 5,                          // GLMServe's own block formats: see quant.h
                CK_AFFINE4 = 16, CK_AFFINE8 = 17 } ck_dtype;   // group-affine integer codes: see affine.h
+/// True for the block-quantised dtypes of quant.h.
+#define CK_IS_QUANT(dtype) ((dtype) == CK_Q8 || (dtype) == CK_Q4)
 
 /// How an F8_E4M3 matrix is scaled: one f32 per output row ([rows, 1]) or one per 128×128 block.
 typedef enum { CK_SCALE_NONE = 0, CK_SCALE_ROW = 1, CK_SCALE_BLOCK128 = 2 } ck_scale_kind;
@@ -125,3 +128,6 @@ const char *ck_kv_kernel_name(int32_t type);
 #ifdef __cplusplus
 }
 #endif
+
+// The quantised formats (CK_Q8, CK_Q4): block structs and quantisation.
+#include "quant.h"

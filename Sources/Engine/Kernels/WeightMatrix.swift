@@ -22,16 +22,20 @@ struct WeightMatrix {
     fileprivate(set) var raw: ck_matrix
     /// Keeps the FP8 scales alive while `raw.scale` points at them.
     private let scales: FloatStorage?
+    /// Keeps weights quantised while loading alive while `raw.data` points at them.
+    private let storage: QuantizedStorage?
     /// Keeps repacked group-affine codes, (scale, bias) pairs and the column order alive (CK_AFFINE*).
     private let affine: AffineStorage?
 
     init(name: String, rows: Int, cols: Int, dtype: ck_dtype, data: UnsafeRawPointer,
-         scales: FloatStorage? = nil, scaleKind: ck_scale_kind = CK_SCALE_NONE, numerics: NumericMode = .exact) {
+         scales: FloatStorage? = nil, scaleKind: ck_scale_kind = CK_SCALE_NONE, numerics: NumericMode = .exact,
+         storage: QuantizedStorage? = nil) {
         self.name = name
         self.rows = rows
         self.cols = cols
         self.dtype = dtype
         self.scales = scales
+        self.storage = storage
         self.affine = nil
         raw = ck_matrix(data: data, scale: scales.map { UnsafePointer($0.pointer) }, rows: Int64(rows),
                         cols: Int64(cols), dtype: Int32(dtype.rawValue), scale_kind: Int32(scaleKind.rawValue),
@@ -45,6 +49,7 @@ struct WeightMatrix {
         cols = storage.cols
         dtype = storage.bits == 4 ? CK_AFFINE4 : CK_AFFINE8
         scales = nil
+        self.storage = nil
         affine = storage
         raw = ck_matrix(data: UnsafeRawPointer(storage.codes), scale: UnsafePointer(storage.groups),
                         rows: Int64(rows), cols: Int64(cols), dtype: Int32(dtype.rawValue),
@@ -58,10 +63,12 @@ struct WeightMatrix {
         set { raw.exact = newValue == .exact ? 1 : 0 }
     }
 
-    /// Bytes of weight data (without FP8 scales; with the (scale, bias) pairs of group-affine matrices).
+    /// Bytes of weight data (without FP8 scales; with the block scales of CK_Q8 / CK_Q4 and the (scale, bias)
+    /// pairs of group-affine matrices).
     var byteCount: Int {
         switch dtype {
         case CK_AFFINE4, CK_AFFINE8: return affine?.byteCount ?? 0    // codes + (scale, bias) pairs: all streamed
+        case CK_Q8, CK_Q4: return rows * QuantizationFormat.rowBytes(dtype, cols: cols)
         default: return rows * cols * Self.elementSize(dtype)
         }
     }

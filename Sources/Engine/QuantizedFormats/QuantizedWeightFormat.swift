@@ -40,6 +40,7 @@ enum QuantizedFormatDetection {
         }
         switch method {
         case "fp8": return nil
+        case QuantizationFormat.method: return nil      // GLMServe's own blocks: read by WeightLoader (Quantization/)
         case "compressed-tensors": return try CompressedTensorsFormat(config: q, file: file)
         case "awq": return try AutoAWQFormat(config: q, file: file)
         case "gptq": return try GPTQFormat(config: q, file: file)

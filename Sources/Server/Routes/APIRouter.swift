@@ -121,8 +121,10 @@ public final class APIRouter: HTTPHandler, @unchecked Sendable {
     }
 
     private func modelObject() -> JSONValue {
-        ["id": .string(model.id), "object": "model", "created": JSONValue(model.created), "owned_by": "glmserve",
-         "max_model_len": JSONValue(model.contextSize)]
+        var object: JSONValue = ["id": .string(model.id), "object": "model", "created": JSONValue(model.created),
+                                 "owned_by": "glmserve", "max_model_len": JSONValue(model.contextSize)]
+        if let format = model.weightFormat { object["weight_format"] = .string(format) }
+        return object
     }
 }
 
