@@ -130,6 +130,31 @@ final class QuantizedHostileFolderTests: XCTestCase {
         expect(awq, "quantization_config.version 'gemv' is not supported")
     }
 
+    /// The official GLM FP8 releases declare dynamic per-token FP8 input activations next to their FP8 weights
+    /// (model-spec §7): that scheme loads and computes the same logits as the weight-only folder.
+    func testOfficialFP8ReleaseSchemeWithDynamicActivationsLoads() throws {
+        let source = Fixtures.directory("q-ct-fp8-channel")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("glm-fp8-dyn-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for item in try FileManager.default.contentsOfDirectory(atPath: source.path) where item != "config.json" {
+            try FileManager.default.createSymbolicLink(at: folder.appendingPathComponent(item),
+                                                       withDestinationURL: source.appendingPathComponent(item))
+        }
+        var json = try JSONSerialization.jsonObject(with: Data(contentsOf: source.appendingPathComponent("config.json"))) as! [String: Any]
+        var q = json["quantization_config"] as! [String: Any]
+        var groups = q["config_groups"] as! [String: Any]
+        var g = groups["group_0"] as! [String: Any]
+        g["input_activations"] = ["num_bits": 8, "type": "float", "strategy": "token", "dynamic": true, "symmetric": true]
+        groups["group_0"] = g; q["config_groups"] = groups; json["quantization_config"] = q
+        try JSONSerialization.data(withJSONObject: json).write(to: folder.appendingPathComponent("config.json"))
+        let plain = try GLMModel.load(from: source, numerics: .exact)
+        let dynamic = try GLMModel.load(from: folder, numerics: .exact)
+        let ids: [Int32] = [3, 17, 42, 99, 5]
+        XCTAssertEqual(try dynamic.forward(ids, cache: dynamic.makeCache(capacity: 8), logits: .all),
+                       try plain.forward(ids, cache: plain.makeCache(capacity: 8), logits: .all))
+    }
+
     func testActivationQuantisationAndRulesMatchingNothingAreRefused() throws {
         let activations = try loadError("q-ct-w4-g128-sym", config: { json in
             var q = json["quantization_config"] as! [String: Any]

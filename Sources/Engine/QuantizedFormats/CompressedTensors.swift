@@ -51,9 +51,15 @@ final class CompressedTensorsFormat: QuantizedWeightFormat {
             guard let group = groups[name] as? [String: Any] else { throw top.fail("config_groups.\(name)", "must be an object") }
             let g = QuantConfigReader(object: group, path: "quantization_config.config_groups.\(name)", file: file)
             for key in ["input_activations", "output_activations"] {
-                if let a = group[key], !(a is NSNull) {
-                    throw g.fail(key, "is set; activation quantisation changes the math and is not supported (weight-only schemes only)")
+                guard let a = group[key], !(a is NSNull) else { continue }
+                // The official GLM FP8 releases (model-spec §7) pair FP8 weights with dynamic per-token FP8 input
+                // scales: weight-only FP8 products in f32 (or the BF16 fast path) are what CPU engines compute for
+                // them, so that one scheme is accepted; every other activation scheme changes the math.
+                if key == "input_activations", Self.isDynamicFP8(a), Self.isFloat8Weights(group, defaultFormat: defaultFormat) {
+                    continue
                 }
+                throw g.fail(key, "is set; activation quantisation changes the math and is not supported (weight-only schemes, "
+                    + "or FP8 weights with dynamic FP8 input activations, only)")
             }
             guard let targets = group["targets"] as? [String], !targets.isEmpty else { throw g.fail("targets", "is missing or empty") }
             guard let weights = group["weights"] as? [String: Any] else { throw g.fail("weights", "is missing") }
@@ -207,5 +213,20 @@ final class CompressedTensorsFormat: QuantizedWeightFormat {
         for rule in ignore where !ignoreMatched.contains(rule) && !stored.contains(where: { Self.matches(rule, module: $0) }) {
             throw EngineError.invalidConfig(file: file, problem: "quantization_config.ignore entry '\(rule)' matches no module of the model")
         }
+    }
+}
+
+extension CompressedTensorsFormat {
+    /// `{"type": "float", "num_bits": 8, "dynamic": true}` (any strategy): scales computed per call, nothing stored.
+    static func isDynamicFP8(_ value: Any) -> Bool {
+        guard let a = value as? [String: Any] else { return false }
+        return (a["type"] as? String) == "float" && (a["num_bits"] as? Int) == 8 && (a["dynamic"] as? Bool) == true
+    }
+
+    /// The group's weights are FP8 (`float-quantized`, 8-bit float).
+    static func isFloat8Weights(_ group: [String: Any], defaultFormat: String?) -> Bool {
+        guard let weights = group["weights"] as? [String: Any] else { return false }
+        let format = (group["format"] as? String) ?? defaultFormat
+        return format == "float-quantized" && (weights["type"] as? String) == "float" && (weights["num_bits"] as? Int) == 8
     }
 }
