@@ -10,6 +10,10 @@
 #define AVNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,f16c")))
 #define A512 __attribute__((target("avx512f")))
 #define INLINE static inline __attribute__((always_inline))
+/// Bytes ahead of the code stream that the row kernels prefetch.
+#ifndef QUANT_PREFETCH
+#define QUANT_PREFETCH 1024
+#endif
 
 /// Codes of blocks b and b+1 of a row as 64 unsigned bytes in column order (q8: code + 128; q4: code).
 INLINE AVNNI __m512i load_pair(int32_t dtype, const uint8_t *codes, int64_t b) {
@@ -59,6 +63,9 @@ INLINE AVNNI void tile(int32_t dtype, const ck_matrix *w, const ck_qact *a, floa
             for (; b + 4 <= g + ng; b += 4) {
                 __m512i lo[4], hi[4];
                 for (int k = 0; k < NR; k++) {
+                    // Rows are short (2 KiB of q4 codes at 4096 columns): the hardware prefetcher barely ramps up
+                    // within one, so the stream (rows are stored one after the other) is prefetched explicitly.
+                    _mm_prefetch((const char *)(codes[k] + (b / 2) * CK_QBLOCK + QUANT_PREFETCH), _MM_HINT_T0);
                     __m512i v = _mm512_loadu_si512(codes[k] + (b / 2) * CK_QBLOCK);
                     lo[k] = _mm512_and_si512(v, mask);
                     hi[k] = _mm512_and_si512(_mm512_srli_epi16(v, 4), mask);
@@ -83,7 +90,10 @@ INLINE AVNNI void tile(int32_t dtype, const ck_matrix *w, const ck_qact *a, floa
         }
         for (; b < g + ng; b += 2) {
             __m512i wv[4];
-            for (int k = 0; k < NR; k++) wv[k] = load_pair(dtype, codes[k], b);
+            for (int k = 0; k < NR; k++) {
+                _mm_prefetch((const char *)(codes[k] + (dtype == CK_Q8 ? b : b / 2) * CK_QBLOCK + QUANT_PREFETCH), _MM_HINT_T0);
+                wv[k] = load_pair(dtype, codes[k], b);
+            }
             for (int t = 0; t < NT; t++) {
                 int64_t tt = t0 + t;
                 __m512i xv = _mm512_load_si512(a->qx + tt * nbp * 32 + b * 32);
