@@ -86,11 +86,15 @@ PASS(1, 4) PASS(1, 1) PASS(2, 2) PASS(2, 1) PASS(3, 1) PASS(4, 1) PASS(5, 1) PAS
 
 typedef void (*vpass_fn)(const ck_matrix *, const ck_affine_input *, int64_t, float *, int64_t, int64_t);
 
+// One token streams one row at a time: a single sequential stream (plus the prefetch four rows ahead) measured
+// 35–45 % faster than four interleaved rows on the GLM-4.5-Air-shaped W4A16 model, 2 threads (47–48 against
+// 32–36 tokens/s, alternating runs).
+
 VNNI void ck_affine_rows_vnni(const ck_matrix *w, const ck_affine_input *in, int64_t T, float *y, int64_t ldy,
                               int64_t r0, int64_t r1) {
-    static const vpass_fn wide[9] = {0, vpass_1_4, vpass_2_2, vpass_3_1, vpass_4_1, vpass_5_1, vpass_6_1, vpass_7_1, vpass_8_1};
+    static const vpass_fn wide[9] = {0, vpass_1_1, vpass_2_2, vpass_3_1, vpass_4_1, vpass_5_1, vpass_6_1, vpass_7_1, vpass_8_1};
     static const vpass_fn one[9] = {0, vpass_1_1, vpass_2_1, vpass_3_1, vpass_4_1, vpass_5_1, vpass_6_1, vpass_7_1, vpass_8_1};
-    static const int width[9] = {0, 4, 2, 1, 1, 1, 1, 1, 1};
+    static const int width[9] = {0, 1, 2, 1, 1, 1, 1, 1, 1};
     for (int64_t t0 = 0; t0 < T; t0 += TOKENS_PER_PASS) {
         int nt = (int)(T - t0 < TOKENS_PER_PASS ? T - t0 : TOKENS_PER_PASS);
         int64_t r = r0;
