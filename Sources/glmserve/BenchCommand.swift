@@ -20,14 +20,7 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Prefill runs (each from an empty cache); the median is reported.")
     var repeats: Int = 3
 
-    @Option(name: .long, help: "Threads (default: one per CPU).")
-    var threads: Int?
-
-    @OptionGroup var numa: NUMAOption
-
-    @OptionGroup var numerics: NumericsOption
-
-    @OptionGroup var kv: KVTypeOption
+    @OptionGroup var engine: EngineOptions
 
     @Option(name: .long, help: "Decode after this many positions of context: the prompt's K/V rows are repeated to fill them (not timed), so long contexts need no long prefill. Default: the prompt only.")
     var context: Int?
@@ -52,9 +45,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        let glm = try loadModel(model, threads: threads, populate: true, numa: numa.policy, numerics: numerics.mode, quantize: numerics.quantize,
-                                context: (promptTokens: max(promptTokens, context ?? 0), newTokens: newTokens))
-        glm.kvStorage = kv.storage(for: glm.numerics)
+        let glm = try engine.load(model, populate: true, context: (promptTokens: max(promptTokens, context ?? 0), newTokens: newTokens))
         let vocab = glm.config.vocabSize
         var state: UInt64 = 12345
         let prompt: [Int32] = (0..<promptTokens).map { _ in

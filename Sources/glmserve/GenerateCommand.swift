@@ -32,14 +32,7 @@ struct GenerateCommand: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object instead of text.")
     var json = false
 
-    @Option(name: .long, help: "Threads (default: one per CPU).")
-    var threads: Int?
-
-    @OptionGroup var numa: NUMAOption
-
-    @OptionGroup var numerics: NumericsOption
-
-    @OptionGroup var kv: KVTypeOption
+    @OptionGroup var engine: EngineOptions
 
     func validate() throws {
         guard maxTokens >= 0 else { throw ValidationError("--max-tokens must not be negative") }
@@ -50,9 +43,7 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         let prompt = try parseTokenIDs(tokenIDs)
         // The MTP loop keeps one more position for its draft.
-        let glm = try loadModel(model, threads: threads, numa: numa.policy, numerics: numerics.mode, quantize: numerics.quantize,
-                                context: (promptTokens: prompt.count, newTokens: maxTokens + (mtp ? 1 : 0)))
-        glm.kvStorage = kv.storage(for: glm.numerics)
+        let glm = try engine.load(model, context: (promptTokens: prompt.count, newTokens: maxTokens + (mtp ? 1 : 0)))
         let cache = glm.makeCache(capacity: prompt.count + maxTokens)
         var parameters = SamplingParameters()          // the server's sampler: same seed, same draws
         parameters.temperature = temperature

@@ -24,14 +24,7 @@ struct PerplexityCommand: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object instead of text.")
     var json = false
 
-    @Option(name: .long, help: "Threads (default: one per CPU).")
-    var threads: Int?
-
-    @OptionGroup var numa: NUMAOption
-
-    @OptionGroup var numerics: NumericsOption
-
-    @OptionGroup var kv: KVTypeOption
+    @OptionGroup var engine: EngineOptions
 
     func validate() throws {
         guard ctx >= 1 else { throw ValidationError("--ctx must be at least 1") }
@@ -48,9 +41,7 @@ struct PerplexityCommand: ParsableCommand {
         guard tokens.count >= 2 else {
             throw CommandInputError("'\(file)' has \(tokens.count) token(s); perplexity needs at least 2")
         }
-        let glm = try loadModel(model, threads: threads, populate: true, numa: numa.policy, numerics: numerics.mode, quantize: numerics.quantize,
-                                context: (promptTokens: min(ctx + 1, tokens.count), newTokens: 0))
-        glm.kvStorage = kv.storage(for: glm.numerics)
+        let glm = try engine.load(model, populate: true, context: (promptTokens: min(ctx + 1, tokens.count), newTokens: 0))
         let interactive = isatty(STDERR_FILENO) != 0
         let start = Date()
         let result = try glm.perplexity(of: tokens, window: ctx, step: step) { done, total in

@@ -18,17 +18,11 @@ struct ScoreCommand: ParsableCommand {
     @Option(name: .long, help: "Output .safetensors file.")
     var output: String
 
-    @Option(name: .long, help: "Threads (default: one per CPU).")
-    var threads: Int?
-
-    @OptionGroup var numerics: NumericsOption
-
-    @OptionGroup var kv: KVTypeOption
+    @OptionGroup var engine: EngineOptions
 
     func run() throws {
         let ids = try parseTokenIDs(tokenIDs)
-        let glm = try loadModel(model, threads: threads, numerics: numerics.mode, quantize: numerics.quantize, context: (promptTokens: ids.count, newTokens: 0))
-        glm.kvStorage = kv.storage(for: glm.numerics)
+        let glm = try engine.load(model, context: (promptTokens: ids.count, newTokens: 0))
         let cache = glm.makeCache(capacity: ids.count)
         let logits = try glm.forward(ids, cache: cache, logits: .all)
         var writer = SafeTensorsWriter()

@@ -21,14 +21,7 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("api-key"), help: "Require this key (Authorization: Bearer or x-api-key). Default: $GLMSERVE_API_KEY.")
     var apiKey: String?
 
-    @Option(help: "Engine threads (default: one per CPU).")
-    var threads: Int?
-
-    @OptionGroup var numa: NUMAOption
-
-    @OptionGroup var numerics: NumericsOption
-
-    @OptionGroup var kv: KVTypeOption
+    @OptionGroup var engine: EngineOptions
 
     @Option(name: .customLong("max-queue"), help: "Requests that may wait while every --parallel slot is busy; more get 503.")
     var maxQueue: Int = 64
@@ -65,7 +58,6 @@ struct ServeCommand: ParsableCommand {
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         guard parallel >= 1 else { throw ValidationError("--parallel must be at least 1") }
         guard maxQueue >= 0 else { throw ValidationError("--max-queue must be 0 or more") }
         if let ctxSize, ctxSize < 2 { throw ValidationError("--ctx-size must be at least 2") }
@@ -93,11 +85,11 @@ struct ServeCommand: ParsableCommand {
         var options = ServerOptions(modelDirectory: directory)
         options.modelID = alias
         options.apiKey = apiKey ?? ProcessInfo.processInfo.environment["GLMSERVE_API_KEY"]
-        options.threads = threads
-        options.numa = numa.policy
-        options.numerics = numerics.mode
-        options.quantize = numerics.quantize
-        options.kvStorage = kv.storage(for: numerics.mode)
+        options.threads = engine.threads
+        options.numa = engine.numa.policy
+        options.numerics = engine.numerics.mode
+        options.quantize = engine.numerics.quantize
+        options.kvStorage = engine.kvStorage
         options.maxQueue = maxQueue
         options.parallel = parallel
         options.contextSize = ctxSize
@@ -129,7 +121,7 @@ struct ServeCommand: ParsableCommand {
                                 server.model.id, Date().timeIntervalSince(started),
                                 ByteCountText.text(server.weightBytes), server.weightFormat, server.bitsPerWeight, server.model.contextSize, threadCount, parallel,
                                 options.speculativeMTP ? ", speculative decoding: mtp" : ""))
-        let storage = kv.storage(for: numerics.mode)
+        let storage = engine.kvStorage
         ServeCommand.log("KV cache: \(storage.rawValue), \(server.kvBytesPerPosition) bytes per token "
             + "(decode attention: \(storage.kernelName))")
         ServeCommand.log("memory: \(ServeCommand.residentMemory()) resident; API key \(options.apiKey?.isEmpty == false ? "required" : "not required")")
