@@ -227,10 +227,11 @@ static void kv_decode_chunk(void *p, int64_t chunk, int thread) {
             job->scores_bf16(job->qb + qrow * D, job->qlo + qrow * D, (const uint16_t *)L->k + j0 * width + g * D, width, m, G, D, s, KV_TILE);
         } else {
             job->scores_q8(job->q8 + qrow * D, (const int8_t *)L->k + j0 * width + g * D, width, m, G, D, si, KV_TILE);
+            float ks[KV_TILE];                           // the tile's K scales, gathered once for all heads
+            for (int64_t j = 0; j < m; j++) ks[j] = L->k_scale[(j0 + j) * nKV + g];
             for (int64_t h = 0; h < G; h++) {
                 float qs = job->qs[qrow + h];
-                for (int64_t j = 0; j < m; j++)
-                    s[h * KV_TILE + j] = (float)si[h * KV_TILE + j] * qs * L->k_scale[(j0 + j) * nKV + g];
+                for (int64_t j = 0; j < m; j++) s[h * KV_TILE + j] = (float)si[h * KV_TILE + j] * (qs * ks[j]);
             }
         }
         for (int64_t h = 0; h < G; h++) {               // running softmax of head h over the tile

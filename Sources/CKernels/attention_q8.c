@@ -42,20 +42,35 @@ __attribute__((target("avx512f"))) static inline __m512i sum16_epi32(const __m51
     return _mm512_permutexvar_epi32(order, r);
 }
 
+/// K rows are widened from int8 to int16 once per tile (into an L1 buffer) and then used by every query head of the
+/// group: widening per head made the shuffle unit, not the dot products, the limit (G = 12 for GLM-4.5-Air).
 VNNI_TARGET void ck_kv_scores_q8_tile_avx512vnni(const int16_t *q, const int8_t *k, int64_t row_stride, int64_t m,
                                                  int64_t G, int64_t D, int32_t *s, int64_t ldS) {
+    enum { MAX_ROWS = 32, MAX_D = 256 };
+    if (m > MAX_ROWS || D > MAX_D) {                  // shapes beyond the buffer: widen per head
+        for (int64_t h = 0; h < G; h++)
+            for (int64_t j = 0; j < m; j++) ck_kv_scores_q8_plain(q + h * D, k + j * row_stride, 1, D, s + h * ldS + j, 1);
+        return;
+    }
+    const int64_t steps = (D + 31) / 32;
+    __attribute__((aligned(64))) int16_t wide[MAX_ROWS * MAX_D];
+    for (int64_t j = 0; j < m; j++)
+        for (int64_t st = 0; st < steps; st++) {
+            int64_t d = st * 32;
+            __mmask32 mask = D - d >= 32 ? 0xFFFFFFFFu : (__mmask32)((1u << (D - d)) - 1);
+            _mm512_store_si512(wide + (j * steps + st) * 32, _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(mask, k + j * row_stride + d)));
+        }
     for (int64_t h = 0; h < G; h++) {
         for (int64_t j0 = 0; j0 < m; j0 += 16) {
             int64_t jn = m - j0 < 16 ? m - j0 : 16;
             __m512i acc[16];
             for (int jj = 0; jj < 16; jj++) acc[jj] = _mm512_setzero_si512();
-            for (int64_t d = 0; d < D; d += 32) {
+            for (int64_t st = 0; st < steps; st++) {
+                int64_t d = st * 32;
                 __mmask32 mask = D - d >= 32 ? 0xFFFFFFFFu : (__mmask32)((1u << (D - d)) - 1);
                 __m512i qv = _mm512_maskz_loadu_epi16(mask, q + h * D + d);
-                for (int64_t jj = 0; jj < jn; jj++) {
-                    __m512i kv = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(mask, k + (j0 + jj) * row_stride + d));
-                    acc[jj] = _mm512_dpwssd_epi32(acc[jj], kv, qv);
-                }
+                for (int64_t jj = 0; jj < jn; jj++)
+                    acc[jj] = _mm512_dpwssd_epi32(acc[jj], _mm512_load_si512(wide + ((j0 + jj) * steps + st) * 32), qv);
             }
             _mm512_mask_storeu_epi32(s + h * ldS + j0, (__mmask16)((1u << jn) - 1), sum16_epi32(acc));
         }
