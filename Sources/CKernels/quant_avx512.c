@@ -10,9 +10,10 @@
 #define AVNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,f16c")))
 #define A512 __attribute__((target("avx512f")))
 #define INLINE static inline __attribute__((always_inline))
-/// Bytes ahead of the code stream that the row kernels prefetch.
+/// Bytes ahead of the code stream that the row kernels prefetch (4 KiB: +15–19 % q4 decode on one thread against
+/// 1 KiB, alternating runs on the Air-shaped model; about a DRAM latency of stream ahead).
 #ifndef QUANT_PREFETCH
-#define QUANT_PREFETCH 1024
+#define QUANT_PREFETCH 4096
 #endif
 
 /// Codes of blocks b and b+1 of a row as 64 unsigned bytes in column order (q8: code + 128; q4: code).
