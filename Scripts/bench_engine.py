@@ -3,10 +3,10 @@
 threads) case, round after round, so that every case sees the same drift of this shared machine; prints the median
 of each figure over the rounds, with the read bandwidth measured inside each run.
 
-    python3 Scripts/make_random_glm.py --output /tmp/air-bf16 --hidden-size 4096 --layers 3 --experts 128 \\
+    python3 Scripts/make_random_glm.py --output bench-models/air-bf16 --hidden-size 4096 --layers 3 --experts 128 \\
         --active-experts 8 --moe-intermediate 1408 --intermediate 10944 --heads 96 --kv-heads 8 --head-dim 128 \\
         --first-k-dense-replace 1 --vocab 2048 --no-qk-norm
-    python3 Scripts/bench_engine.py --model /tmp/air-bf16 --model /tmp/air-fp8 --threads 2 --threads 1 \\
+    python3 Scripts/bench_engine.py --model bench-models/air-bf16 --model bench-models/air-fp8 --threads 2 --threads 1 \\
         --modes fast exact --rounds 3 --prompt-tokens 512
 
 Each model's files are read once into the page cache first (`cat`), and `bench` pre-faults its weights, so no

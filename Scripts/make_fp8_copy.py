@@ -5,8 +5,8 @@ output channel (`X.weight_scale`, shape [out, 1], absmax / 448), everything else
 biases, the router `mlp.gate`, the correction bias) copied unchanged. Used for benchmarks (e.g. the FP8 copy of
 the GLM-4.5-Air-shaped model) — the weights need torch for the float8 cast.
 
-    python3 -m venv /tmp/venv-ref && /tmp/venv-ref/bin/pip install -r Scripts/requirements-train.txt
-    /tmp/venv-ref/bin/python Scripts/make_fp8_copy.py --model /tmp/air-bf16 --output /tmp/air-fp8
+    python3 -m venv .venv-ref && .venv-ref/bin/pip install -r Scripts/requirements-train.txt
+    .venv-ref/bin/python Scripts/make_fp8_copy.py --model bench-models/air-bf16 --output bench-models/air-fp8
 """
 import argparse
 import json

@@ -11,7 +11,7 @@ does any projection whose input width is not a multiple of 128 (GLM-4.5-Air's de
 compressed-tensors refuses to group.
 
 GLM-4.5-Air shape, 3 layers (≈ 2.5 GB):
-    python3 Scripts/make_quantized_bench_model.py --output /tmp/air-w4a16 --hidden-size 4096 --layers 3 \
+    python3 Scripts/make_quantized_bench_model.py --output bench-models/air-w4a16 --hidden-size 4096 --layers 3 \
         --experts 128 --active-experts 8 --moe-intermediate 1408 --intermediate 10944 --heads 96 --kv-heads 8 \
         --head-dim 128 --first-k-dense-replace 1 --vocab 2048
 """

@@ -5,8 +5,8 @@ into consecutive windows that start at multiples of --ctx and hold ctx + 1 token
 empty cache in float32; every token after a window's first is counted; perplexity = exp(mean negative log-likelihood),
 the log-softmax taken in float64.
 
-    python3 -m venv /tmp/venv-ref && /tmp/venv-ref/bin/pip install -r Scripts/requirements-train.txt
-    /tmp/venv-ref/bin/python Scripts/perplexity_reference.py --model Models/GLM-Tiny \\
+    python3 -m venv .venv-ref && .venv-ref/bin/pip install -r Scripts/requirements-train.txt
+    .venv-ref/bin/python Scripts/perplexity_reference.py --model Models/GLM-Tiny \\
         --file Tests/Fixtures/heldout/stdlib-heldout.txt --ctx 512 \\
         --output Tests/Fixtures/heldout/perplexity-reference.json
 
