@@ -202,15 +202,21 @@ ABF static void f8_rows_to_bf16(const ck_matrix *w, int64_t r0, int64_t r1, uint
 }
 
 /// Rows [r0, r1) of any other dtype (widened by ck_convert_rows) as BF16, rounded to nearest even.
+static __thread float *wide_row = NULL;
+static __thread size_t wide_capacity = 0;
+
 ABF static void any_rows_to_bf16(const ck_matrix *w, int64_t r0, int64_t r1, uint16_t *out, int64_t ld) {
     int64_t cols = w->cols;
-    float *wide = malloc((size_t)cols * sizeof(float));
-    if (!wide) abort();
-    for (int64_t r = r0; r < r1; r++) {
-        ck_convert_rows(w, r, r + 1, wide);
-        ck_round_bf16_avx512(wide, cols, 1, cols, out + (r - r0) * ld, ld);
+    if ((size_t)cols > wide_capacity) {              // one row of f32, kept per thread across chunks
+        free(wide_row);
+        wide_row = malloc((size_t)cols * sizeof(float));
+        wide_capacity = wide_row ? (size_t)cols : 0;
+        if (!wide_row) abort();
     }
-    free(wide);
+    for (int64_t r = r0; r < r1; r++) {
+        ck_convert_rows(w, r, r + 1, wide_row);
+        ck_round_bf16_avx512(wide_row, cols, 1, cols, out + (r - r0) * ld, ld);
+    }
 }
 
 /// Rows [r0, r1) of y = x·Wᵀ for T tokens packed by `ck_pack_bf16_panels` (kpairs = ceil(cols / 2)).

@@ -137,7 +137,10 @@ struct Transformer {
 
     var eps: Float { Float(config.rmsNormEps) }
 
-    var activeWeightBytesPerToken: Int { activeWeights(\.byteCount).trunk + activeWeights(\.byteCount).head }
+    var activeWeightBytesPerToken: Int {
+        let bytes = activeWeights(\.byteCount)
+        return bytes.trunk + bytes.head
+    }
 
     /// What one token's pass reads of the weights, measured by `size` (bytes or elements): every attention and
     /// dense matrix, the router, `topK` routed experts and the shared expert of each MoE layer, one embedding row
