@@ -60,10 +60,10 @@ OFFLINE_SWITCHES = [
     "--no-check-update", "--no-show-release-notes",       # PyPI version check, release notes
     "--no-analytics", "--analytics-disable",              # PostHog/Mixpanel
     "--no-detect-urls", "--disable-playwright",           # scraping URLs found in the message
-    "--no-show-model-warnings",                           # its answer offers a documentation URL
+    "--no-show-model-warnings",                           # the warning offers to open a documentation URL
     "--no-auto-commits", "--no-dirty-commits",            # no commit-message request to the weak model
     "--no-gitignore",                                     # leaves the repository's .gitignore alone
-    "--no-pretty", "--no-fancy-input", "--stream",              # plain text streamed to stdout
+    "--no-pretty", "--no-fancy-input", "--stream",        # plain text, streamed to stdout
     "--no-suggest-shell-commands", "--no-notifications",
 ]
 
@@ -156,7 +156,7 @@ def outbound_addresses(strace_text: str) -> list[str]:
             address = v4 or v6
             if address == "0.0.0.0" or address == "::":
                 continue  # unconnected/unspecified (e.g. a bind-like call)
-            if address.startswith("127.") or address in ("::1", "::ffff:127.0.0.1") or address.startswith("::ffff:127."):
+            if address.startswith(("127.", "::ffff:127.")) or address == "::1":
                 continue
             found.append(line.strip())
             break
@@ -371,8 +371,14 @@ class Server:
 
         self._drain = threading.Thread(target=drain, daemon=True)
         self._drain.start()
-        if not found.wait(120) or self.port is None:
+        try:
+            self._wait_until_healthy(found)
+        except BaseException:  # also ^C/SIGTERM while it starts: never leave it running
             self.stop()
+            raise
+
+    def _wait_until_healthy(self, found: threading.Event):
+        if not found.wait(120) or self.port is None:
             raise RuntimeError("glmserve did not start:\n" + "\n".join(self.log))
         self.base_url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 60
@@ -380,11 +386,10 @@ class Server:
             try:
                 with urllib.request.urlopen(self.base_url + "/health", timeout=10) as response:
                     if response.status == 200:
-                        break
+                        return
             except (urllib.error.URLError, OSError):
                 pass
             if time.monotonic() > deadline:
-                self.stop()
                 raise RuntimeError("glmserve's /health did not answer 200:\n" + "\n".join(self.log))
             time.sleep(0.2)
 
@@ -400,17 +405,24 @@ class Server:
 
 
 def glmserve_binary() -> str:
+    """GLMSERVE_BIN, else the release build (`swift build -c release --show-bin-path`)."""
     if os.environ.get("GLMSERVE_BIN"):
-        return os.environ["GLMSERVE_BIN"]
-    try:
-        bin_dir = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=REPO, check=True,
-                                 capture_output=True, text=True, timeout=300).stdout.strip()
-    except (OSError, subprocess.SubprocessError) as error:
-        raise SystemExit(f"check_aider: cannot find the release build ({error}); set GLMSERVE_BIN")
-    binary = Path(bin_dir) / "glmserve"
-    if not binary.is_file():
-        raise SystemExit(f"check_aider: {binary} does not exist: run `swift build -c release --product glmserve` "
-                         "or set GLMSERVE_BIN")
+        binary = Path(os.environ["GLMSERVE_BIN"])
+        where = "GLMSERVE_BIN"
+    else:
+        where = "the release build"
+        try:
+            bin_dir = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=REPO, check=True,
+                                     capture_output=True, text=True, timeout=300).stdout.strip()
+        except (OSError, subprocess.SubprocessError) as error:
+            print(f"check_aider: cannot ask SwiftPM for the release build's folder ({error}); set GLMSERVE_BIN",
+                  file=sys.stderr)
+            raise SystemExit(2)
+        binary = Path(bin_dir) / "glmserve"
+    if not (binary.is_file() and os.access(binary, os.X_OK)):
+        print(f"check_aider: {binary} ({where}) is not an executable file: build it with "
+              "`swift build -c release --product glmserve`, or set GLMSERVE_BIN", file=sys.stderr)
+        raise SystemExit(2)
     return str(binary)
 
 
@@ -467,17 +479,22 @@ def main() -> int:
     signal.signal(signal.SIGHUP, interrupt)
 
     print(f"== glmserve serve --model {args.model} ({binary})", flush=True)
+    started = time.monotonic()
     server = None
     try:
         server = Server(binary, args.model, args.ctx_size)
         print(f"   listening on {server.base_url}", flush=True)
         with tempfile.TemporaryDirectory(prefix="glmserve-aider-") as workdir:
             run = run_aider(server.base_url, aider, Path(workdir), message=args.message, max_tokens=args.max_tokens,
-                            context=args.ctx_size, thinking=not args.no_thinking, use_strace=False if args.no_strace else None,
+                            context=args.ctx_size, thinking=not args.no_thinking,
+                            use_strace=False if args.no_strace else None,
                             timeout=args.timeout)
     except KeyboardInterrupt:
         print("check_aider: interrupted", file=sys.stderr)
         return 1
+    except RuntimeError as error:  # the server did not start
+        print(f"check_aider: {error}", file=sys.stderr)
+        return 2
     finally:
         if server is not None:
             server.stop()
@@ -487,8 +504,11 @@ def main() -> int:
     requests = [line for line in server.log if "/v1/chat/completions" in line or "generation" in line]
     print("-- server log (requests) --")
     print("\n".join(requests) or "(no chat request reached the server)")
-    print(f"== elapsed: Aider {run.elapsed:.1f} s")
+    print(f"== elapsed: Aider {run.elapsed:.1f} s, whole check (server start to stop) "
+          f"{time.monotonic() - started:.1f} s")
     problems = run.problems()
+    if server.process.returncode != 0:
+        problems.append(f"glmserve exited with status {server.process.returncode} on SIGTERM")
     if not any("POST /v1/chat/completions" in line and '" 200 ' in line for line in server.log):
         problems.append("the server logged no successful POST /v1/chat/completions")
     if problems:

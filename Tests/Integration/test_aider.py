@@ -6,12 +6,10 @@ saying so, when neither exists. The tests of the outbound watch itself (proxy tr
 """
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
