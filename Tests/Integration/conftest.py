@@ -57,8 +57,8 @@ def glmserve_binary() -> str:
 class RunningServer:
     """A glmserve process; `base_url` is http://127.0.0.1:PORT."""
 
-    def __init__(self, *extra_args: str, env: dict | None = None):
-        args = [glmserve_binary(), "serve", "--model", str(MODEL_DIR), "--port", "0", "--ctx-size", "4096", "--parallel", "4",
+    def __init__(self, *extra_args: str, env: dict | None = None, model: Path = MODEL_DIR):
+        args = [glmserve_binary(), "serve", "--model", str(model), "--port", "0", "--ctx-size", "4096", "--parallel", "4",
                 "--request-timeout", str(REQUEST_TIMEOUT), "--idle-timeout", "10", *extra_args]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                         env={**os.environ, **(env or {})})
