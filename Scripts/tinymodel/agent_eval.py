@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from . import agent
+from . import agent, data
 
 LENGTHS = [1024, 4096, 8192]
 PER_LENGTH = 24
@@ -127,10 +127,40 @@ def score_tool(expected, message):
     return bool(calls), right_tool, copied
 
 
+class Sizer:
+    """Draws held-out conversations whose prompt (as the server renders it) has 90-100 % of a token count."""
+
+    def __init__(self, folder):
+        from transformers import PreTrainedTokenizerFast
+        self.tok = PreTrainedTokenizerFast.from_pretrained(str(folder))
+        self.renderer = data.ChatRenderer(self.tok, (Path(folder) / "chat_template.jinja").read_text(encoding="utf-8"))
+        self.pools = agent.Pools(held_out=True)
+
+    def prompt_tokens(self, messages, tools, first, thinking):
+        text = self.renderer.render(messages[:first], tools, thinking, add_generation_prompt=True)
+        return len(self.tok.encode(text, add_special_tokens=False))
+
+    def conversation(self, rng, length, style, want=None):
+        target = length
+        for _ in range(12):
+            state = rng.getstate()
+            drawn = agent.agent_conversation(rng, self.pools, target, style)
+            messages, tools, first, thinking, expected, _ = drawn
+            if want and expected["kind"] != want:
+                continue
+            n = self.prompt_tokens(messages, tools, first, thinking)
+            if 0.9 * length <= n <= length:
+                return drawn
+            rng.setstate(state)
+            rng.random()                     # a different draw next time, still deterministic
+            target = max(256, int(target * (0.95 * length / n)))
+        return drawn
+
+
 def run(folder, args, seed=9090):
     folder = Path(folder)
+    sizer = Sizer(folder)
     server = Server(_binary(args), folder)
-    pools = agent.Pools(held_out=True)
     results, samples = {"max_tokens": MAX_TOKENS}, []
     try:
         # 1. Do agent-length prompts end?
@@ -140,8 +170,7 @@ def run(folder, args, seed=9090):
             tally = {"prompts": 0, "ended": 0, "finish_reasons": {}, "prompt_tokens": [], "completion_tokens": []}
             for i in range(PER_LENGTH):
                 style = agent.STYLES[i % 3][0]
-                messages, tools, first, thinking, _, _ = agent.agent_conversation(
-                    rng, pools, int(length * rng.uniform(0.9, 1.0)), style)
+                messages, tools, first, thinking, _, _ = sizer.conversation(rng, length, style)
                 reply = server.chat(request_body(messages, tools, first, thinking))
                 finish = reply["choices"][0]["finish_reason"]
                 tally["prompts"] += 1
@@ -167,8 +196,7 @@ def run(folder, args, seed=9090):
         for i in range(TOOL_REQUESTS):
             length = [1024, 2048, 4096, 8192][i % 4]
             while True:
-                messages, tools, first, thinking, expected, _ = agent.agent_conversation(
-                    rng, pools, int(length * rng.uniform(0.8, 1.0)), "native")
+                messages, tools, first, thinking, expected, _ = sizer.conversation(rng, length, "native", "tool")
                 if expected["kind"] == "tool":
                     break
             reply = server.chat(request_body(messages, tools, first, thinking))
@@ -196,7 +224,7 @@ def run(folder, args, seed=9090):
             rng = random.Random(seed + 2)
             closed = reasoned = 0
             for _ in range(12):
-                messages, tools, first, _, _, _ = agent.agent_conversation(rng, pools, 2048, "native")
+                messages, tools, first, _, _, _ = sizer.conversation(rng, 2048, "native")
                 reply = server.chat(request_body(messages, tools, first, mode))
                 message = reply["choices"][0]["message"]
                 has = bool(message.get("reasoning_content"))

@@ -33,17 +33,75 @@ def parameter_counts(folder, config):
             "tensors": len(shapes)}
 
 
+STAGE1_COMMAND = "~/glm-train-venv/bin/python Scripts/train_tiny_model.py --out stage1"
+STAGE2_COMMAND = "~/glm-train-venv/bin/python Scripts/train_tiny_agent.py --init stage1 --out Models/GLM-Tiny"
+
+
+def _agent_sections(stage2, ev):
+    """Card text for stage 2 (train_tiny_agent.py): its data and training bullets and the agent results."""
+    a2 = stage2["args"]
+    agent = ev["agent"]
+    ends = agent["ends"]
+    tools = agent["tools"]
+    think = agent["thinking"]
+    data_text = f"""- **Agent conversations (stage 2)**: synthesized by `Scripts/tinymodel/agent.py` in three styles — OpenAI
+  `tools` with 3–7 generated tools (names, parameters and descriptions drawn from word pools) answered by a GLM tool
+  call whose argument is copied from the request; Aider's whole-file edit format (system rules, read-only files,
+  a file added to the chat, an edit request, the whole updated file back); Cline-like tools described as XML in the
+  system prompt, answered by one XML tool use. Long system prompts with numbered rules, multi-turn histories whose
+  tool results and pasted files are standard-library source, thinking default / on / off (55 / 15 / 30 %), reasoning
+  of one or two sentences that always closes. Sequences of 1,024–8,192 tokens: half hold one conversation that fills
+  60–97 % of the window, half pack conversations of 10–40 % each; the rest of a window is code. Every pool (phrasings,
+  tool verbs and nouns, parameter names, paths, commands, URLs, source files) has a held-out half used only in
+  evaluation. The Aider-style system prompt and file messages follow the wording of Aider's whole-file edit prompts
+  (`aider/coders/wholefile_prompts.py` and `base_prompts.py` of Aider-AI/aider, Apache License 2.0), so the model
+  sees what Aider really sends."""
+    ends_rows = "\n".join(
+        f"| held-out agent prompts of ≈ {int(k) // 1024}k tokens ({v['prompt_tokens_min_mean_max'][0]:,}–"
+        f"{v['prompt_tokens_min_mean_max'][2]:,}), finish `stop` or `tool_calls` within {agent['max_tokens']} tokens "
+        f"| {v['ended']}/{v['prompts']} = {v['ended_share']:.1%} |" for k, v in ends.items())
+    results = f"""## Agent-shaped evaluation (stage 2, `Scripts/tinymodel/agent_eval.py`)
+
+Held-out conversations sent to `glmserve serve` (greedy, default fast path) as agents send them; nothing in them
+(phrasings, tools, parameter names, values, source files) occurs in training.
+
+| measure | value |
+|---|---|
+{ends_rows}
+| tool call on {tools['requests']} held-out tool requests (unseen phrasings and tools, 1k–8k tokens) | {tools['tool_call_rate']:.1%} |
+| … naming the expected tool | {tools['right_tool_rate']:.1%} |
+| … with the requested value copied exactly into an argument | {tools['argument_copied_rate']:.1%} |
+| thinking default, 12 agent prompts of 2k tokens: reasoning present / closed | {think['default']['with_reasoning']}/12 / {think['default']['reasoning_closed']}/12 |
+| thinking off, same prompts: reasoning present | {think['off']['with_reasoning']}/12 |
+"""
+    training_text = f"""- **Stage 2** (`Scripts/train_tiny_agent.py`): from the stage-1 weights, {a2['steps']} steps of
+  {a2['tokens_per_step']:,} tokens ({stage2['tokens']:,} tokens), the sequence length cycling through 8192, 4096,
+  2048, 1024 and 512 (the 512-token steps repeat stage 1's mix of short chats and code, so short-prompt behaviour
+  stays). Loss weight 1 on assistant tokens, {a2['prompt_weight']} on a random {a2['prompt_sample']:.0%} of the
+  other tokens (the output head is only evaluated there), MTP weight {a2['mtp_weight']}; AdamW, peak learning rate
+  {a2['lr']}, {a2['warmup']} warm-up steps, cosine to 10 %; {a2['threads']} torch threads, seed {a2['seed']}; the data
+  of step s depends only on (seed, s). Time: {stage2['train_seconds'] / 60:.1f} minutes on 2 CPU cores. Final loss by
+  sequence length (main model, last 32 steps): {', '.join(f'{k}: {v}' for k, v in stage2['final_loss_by_seq_len'].items())}."""
+    return data_text, training_text, results
+
+
 def write_card(folder, command):
     folder = Path(folder)
     config = json.loads((folder / "config.json").read_text())
-    training = json.loads((folder / "training_log.json").read_text())["summary"]
+    summary = json.loads((folder / "training_log.json").read_text())["summary"]
+    training, stage2 = summary.get("stage1", summary), summary.get("stage2")
     ev = json.loads((folder / "eval.json").read_text())
     ref = json.loads((folder / "reference_greedy.json").read_text())
     counts = parameter_counts(folder, config)
     files = sorted(p for p in folder.iterdir() if p.is_file())
     size = sum(p.stat().st_size for p in files)
     args = training["args"]
-    command = f"{command} --steps {args['steps']} --code-fraction {args['code_fraction']}"
+    if stage2:
+        command = f"{STAGE1_COMMAND} --steps {args['steps']} --code-fraction {args['code_fraction']}\n{STAGE2_COMMAND}"
+        agent_data, agent_training, agent_results = _agent_sections(stage2, ev)
+    else:
+        command = f"{command} --steps {args['steps']} --code-fraction {args['code_fraction']}"
+        agent_data = agent_training = agent_results = ""
     tokens_seen = args["steps"] * args["batch"] * args["seq_len"]
     ho = ev["held_out"]
     t_on, t_off, th = ev["tool_calls_thinking_default"], ev["tool_calls_thinking_off"], ev["think_blocks"]
@@ -56,7 +114,7 @@ def write_card(folder, command):
 
 A {counts['total'] / 1e6:.1f} M-parameter model with the GLM-4.6 architecture (`Glm4MoeForCausalLM`: dense then MoE
 layers with grouped sigmoid routing and a shared expert, QK-norm, partial RoPE, an MTP layer) and the GLM-4.6 release
-layout, trained from scratch on a CPU by `Scripts/train_tiny_model.py`. It is GLMServe's bundled default model: it
+layout, trained from scratch on a CPU by {"`Scripts/train_tiny_model.py` (stage 1: code and short chats) and `Scripts/train_tiny_agent.py` (stage 2: agent-shaped prompts up to 8k tokens)" if stage2 else "`Scripts/train_tiny_model.py`"}. It is GLMServe's bundled default model: it
 speaks the GLM-4.6 chat format (`<think>` reasoning, `/nothink`, XML tool calls), writes Python-looking code, and its
 MTP layer drafts tokens for speculative decoding. It is a toy: it knows only the narrow synthetic tasks below, and
 its answers are often wrong.
@@ -118,12 +176,13 @@ are special, `<|code_prefix|>` … `<|video|>` with `<think>`, `<tool_call>`, `/
   results), thinking undefined, and thinking off (`/nothink`, prompt ending `<think></think>`, no reasoning).
   {training['chat_sequences']:,} packed sequences of {args['seq_len']} tokens. Held-out evaluation prompts use
   cities, files, topics, names and other entities that never occur in training.
+{agent_data}
 - **Template**: `chat_template.jinja` is `models/templates/GLM-4.6.jinja` of ggml-org/llama.cpp (MIT License),
   the GLM-4.6 chat template of Z.ai (MIT License).
 
 ## Training
 
-- {args['steps']} steps × {args['batch']} sequences × {args['seq_len']} tokens = {tokens_seen:,} tokens
+- {'**Stage 1** (`Scripts/train_tiny_model.py`): ' if stage2 else ''}{args['steps']} steps × {args['batch']} sequences × {args['seq_len']} tokens = {tokens_seen:,} tokens
   ({int(args['code_fraction'] * args['batch'])} code + {args['batch'] - int(args['code_fraction'] * args['batch'])} chat
   sequences per step, each source reshuffled per epoch with a fixed seed).
 - Loss: next-token cross-entropy on every code token and on assistant tokens of conversations (weight 1; the rest of
@@ -135,6 +194,7 @@ are special, `<|code_prefix|>` … `<|video|>` with `<think>`, `<tool_call>`, `/
 - Router correction bias: loss-free balancing, after each step every router's `e_score_correction_bias` moves by
   {args['bias_update']} × sign(mean load − expert load) (largest |bias| at the end: {training['router_bias_abs_max']:.3f}).
 - Training time: {training['train_seconds'] / 60:.1f} minutes on 2 shared CPU cores (other jobs running).
+{agent_training}
 
 ## Results
 
@@ -142,7 +202,7 @@ All measured on the saved BF16 files re-loaded in float32 by transformers 5.23.0
 
 | measure | value |
 |---|---|
-| final train loss (mean of last 20 steps; main / MTP) | {training['final_train_loss_avg_last20']} / {training['final_train_mtp_loss_avg_last20']} |
+| final {'stage-1 ' if stage2 else ''}train loss (mean of last 20 steps; main / MTP) | {training['final_train_loss_avg_last20']} / {training['final_train_mtp_loss_avg_last20']} |
 | held-out loss, Python code ({ho['code']['tokens']:,} tokens; main / MTP) | {ho['code']['loss']} / {ho['code']['mtp_loss']} |
 | held-out loss, assistant tokens of conversations ({ho['chat_assistant']['tokens']:,} tokens; main / MTP) | {ho['chat_assistant']['loss']} / {ho['chat_assistant']['mtp_loss']} |
 | MTP top-1 = main model's greedy token two ahead, held-out code | {ho['code']['mtp_agreement']:.1%} |
@@ -155,9 +215,10 @@ All measured on the saved BF16 files re-loaded in float32 by transformers 5.23.0
 
 A tool call counts when the greedy output (up to 160 tokens, stopping at an eos id), after the reasoning is split off,
 contains `<tool_call>NAME\\n(<arg_key>K</arg_key>\\n<arg_value>V</arg_value>\\n)*</tool_call>` naming one of the
-request's tools — what the server's parser accepts. The calls are well formed but their arguments are not copied
-from the request (the model has not learnt copying at this training budget), and its arithmetic is mostly wrong.
+request's tools — what the server's parser accepts. "Exact arguments" needs every argument equal to the expected
+one; these prompts use the stage-1 tools and phrasings' held-out entities. Its arithmetic is mostly wrong.
 
+{agent_results}
 Greedy completion of a Python prompt (96 tokens, no stopping):
 
 ```python
@@ -195,7 +256,7 @@ version gives a different model):
 {command}
 ```
 
-The run is deterministic (fixed seeds, fixed data order, one thread); `--eval-only` re-runs the evaluation on the
-saved folder.
+The run is deterministic (fixed seeds, fixed data order, fixed thread counts); `--eval-only` re-runs the evaluation
+on the saved folder.
 """
     (folder / "README.md").write_text(card, encoding="utf-8")
