@@ -17,6 +17,7 @@ import json
 import random
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -28,6 +29,8 @@ LENGTHS = [1024, 4096, 8192]
 PER_LENGTH = 24
 TOOL_REQUESTS = 40
 MAX_TOKENS = 512
+# One engine thread: the evaluation is deterministic whatever the machine's core count.
+SERVE_ARGS = ["--threads", "1"]
 
 
 def _free_port():
@@ -68,10 +71,11 @@ def to_openai(messages):
 
 
 class Server:
-    def __init__(self, binary, folder):
+    def __init__(self, binary, folder, extra=()):
         self.port = _free_port()
+        self.log = tempfile.TemporaryFile()         # the server's log (a pipe nobody reads could fill and block it)
         self.proc = subprocess.Popen([binary, "serve", "--model", str(folder), "--port", str(self.port),
-                                      "--ctx-size", "16384"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                      "--ctx-size", "16384", *extra], stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.time() + 120
         while time.time() < deadline:
             try:
@@ -81,7 +85,7 @@ class Server:
                 return
             except OSError:
                 if self.proc.poll() is not None:
-                    raise RuntimeError("glmserve exited: " + self.proc.stderr.read().decode(errors="replace"))
+                    raise RuntimeError("glmserve exited: " + self.log_tail())
                 time.sleep(0.3)
         raise RuntimeError("glmserve did not start within 120 s")
 
@@ -94,6 +98,12 @@ class Server:
                 return json.loads(response.read())
         except urllib.error.HTTPError as error:
             raise RuntimeError(f"glmserve answered {error.code}: {error.read().decode(errors='replace')}") from None
+        except OSError as error:
+            raise RuntimeError(f"no answer from glmserve ({error}); its log ends:\n{self.log_tail()}") from None
+
+    def log_tail(self, lines=40):
+        self.log.seek(0)
+        return "\n".join(self.log.read().decode(errors="replace").splitlines()[-lines:])
 
     def close(self):
         self.proc.terminate()
@@ -160,8 +170,9 @@ class Sizer:
 def run(folder, args, seed=9090):
     folder = Path(folder)
     sizer = Sizer(folder)
-    server = Server(_binary(args), folder)
-    results, samples = {"max_tokens": MAX_TOKENS}, []
+    extra = list(getattr(args, "serve_args", None) or SERVE_ARGS)
+    server = Server(_binary(args), folder, extra)
+    results, samples = {"max_tokens": MAX_TOKENS, "serve_args": extra}, []
     try:
         # 1. Do agent-length prompts end?
         ends = {}
