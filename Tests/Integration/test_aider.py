@@ -48,6 +48,8 @@ def bundled_server():
     assert code == 0, "glmserve did not exit cleanly:\n" + "\n".join(running.log[-30:])
 
 
+@pytest.mark.xfail(strict=True, reason="issue 13: the bundled GLM-Tiny's reasoning does not close on Aider's prompt, so "
+                   "Aider prints no answer; strict, so the test fails once the model passes and the mark must go")
 def test_aider_prints_the_answer_of_the_bundled_model(aider, bundled_server, tmp_path):
     run = check_aider.run_aider(bundled_server.base_url, aider, tmp_path, context=CONTEXT, timeout=300)
     problems = run.problems()
