@@ -151,8 +151,9 @@ class Sizer:
         return len(self.tok.encode(text, add_special_tokens=False))
 
     def conversation(self, rng, length, style, want=None):
-        target = length
-        for _ in range(12):
+        """The first draw within 90-100 % of `length`; after 24 draws, the longest one that fits."""
+        target, best, best_n = length, None, -1
+        for _ in range(24):
             state = rng.getstate()
             drawn = agent.agent_conversation(rng, self.pools, target, style)
             messages, tools, first, thinking, expected, _ = drawn
@@ -161,10 +162,14 @@ class Sizer:
             n = self.prompt_tokens(messages, tools, first, thinking)
             if 0.9 * length <= n <= length:
                 return drawn
+            if best_n < n <= length:
+                best, best_n = drawn, n
             rng.setstate(state)
             rng.random()                     # a different draw next time, still deterministic
             target = max(256, int(target * (0.95 * length / n)))
-        return drawn
+        if best is None:
+            raise RuntimeError(f"no held-out {style} conversation of at most {length} tokens in 24 draws")
+        return best
 
 
 def run(folder, args, seed=9090):
