@@ -170,17 +170,8 @@ def train(args, hf_tok, out, init):
     model.train()
     stream = StepData(args, hf_tok)
     print(f"data: {len(stream.code)} code tokens, {len(stream.short[0])} short chat sequences", flush=True)
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embed" not in n)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=args.lr, betas=(0.9, 0.95), eps=1e-8)
-    routers = tm.routers(model)
-    loads = {id(r): torch.zeros(r.num_experts) for r in routers}
-
-    def count(module, _inputs, output):
-        loads[id(module)] += torch.bincount(output[2].reshape(-1), minlength=module.num_experts).float()
-
-    hooks = [r.register_forward_hook(count) for r in routers]
+    opt = tm.adamw(model, args.lr)
+    balancer = tm.LossFreeBalancer(model, args.bias_update)
     base, head = model.lm.model, model.lm.lm_head
     steps = args.measure or args.steps
     log, start = [], time.time()
@@ -199,12 +190,7 @@ def train(args, hf_tok, out, init):
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        with torch.no_grad():
-            for r in routers:
-                load = loads[id(r)]
-                if args.bias_update > 0:
-                    r.e_score_correction_bias += args.bias_update * torch.sign(load.mean() - load)
-                load.zero_()
+        balancer.update()
         elapsed = time.time() - start
         entry = {"step": step + 1, "seq_len": length, "loss": round(main_loss.item(), 4),
                  "mtp_loss": round(mtp_loss.item(), 4), "lr": round(lr_at(args, step), 6),
@@ -213,8 +199,7 @@ def train(args, hf_tok, out, init):
         if step % 8 == 0 or step == steps - 1:
             eta = elapsed / (step + 1) * (steps - step - 1)
             print(json.dumps(entry) + f"  (eta {eta / 60:.1f} min)", flush=True)
-    for h in hooks:
-        h.remove()
+    balancer.remove()
     if args.measure:
         print(f"measured {elapsed / steps:.2f} s/step", flush=True)
         return None
@@ -234,7 +219,7 @@ def train(args, hf_tok, out, init):
                           "final_loss_by_seq_len": {str(k): round(float(np.mean(v)), 4)
                                                     for k, v in sorted(by_len.items())},
                           "args": {k: v for k, v in vars(args).items() if k not in ("out", "init", "glmserve")},
-                          "router_bias_abs_max": max(float(r.e_score_correction_bias.abs().max()) for r in routers)}}
+                          "router_bias_abs_max": balancer.largest_bias()}}
     (out / "training_log.json").write_text(json.dumps({"summary": summary, "log": log}, indent=1) + "\n")
     return summary
 

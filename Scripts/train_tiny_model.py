@@ -120,19 +120,8 @@ def train(args, hf_tok, out):
     n_params = sum(p.numel() for p in model.parameters())
     print(f"parameters: {n_params} (main {sum(p.numel() for p in model.lm.parameters())})", flush=True)
 
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embed" not in n)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=args.lr, betas=(0.9, 0.95), eps=1e-8)
-
-    # Loss-free load balancing: count each router's expert choices, then nudge its correction bias by sign.
-    routers = tm.routers(model)
-    loads = {id(r): torch.zeros(r.num_experts) for r in routers}
-
-    def count(module, _inputs, output):
-        loads[id(module)] += torch.bincount(output[2].reshape(-1), minlength=module.num_experts).float()
-
-    hooks = [r.register_forward_hook(count) for r in routers]
+    opt = tm.adamw(model, args.lr)
+    balancer = tm.LossFreeBalancer(model, args.bias_update)
 
     order = batch_order(args, code.shape[0], chat_ids.shape[0])
     steps = args.measure or args.steps
@@ -153,12 +142,7 @@ def train(args, hf_tok, out):
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        with torch.no_grad():
-            for r in routers:
-                load = loads[id(r)]
-                if args.bias_update > 0:
-                    r.e_score_correction_bias += args.bias_update * torch.sign(load.mean() - load)
-                load.zero_()
+        balancer.update()
         elapsed = time.time() - start
         entry = {"step": step + 1, "loss": round(main_loss.item(), 4), "mtp_loss": round(mtp_loss.item(), 4),
                  "lr": round(lr_at(args, step), 6), "grad_norm": round(float(grad_norm), 3),
@@ -166,8 +150,7 @@ def train(args, hf_tok, out):
         log.append(entry)
         if step % 10 == 0 or step == steps - 1:
             print(json.dumps(entry), flush=True)
-    for h in hooks:
-        h.remove()
+    balancer.remove()
     if args.measure:
         print(f"measured {elapsed / steps:.2f} s/step", flush=True)
         return None
@@ -183,7 +166,7 @@ def train(args, hf_tok, out):
                "code_windows": int(code.shape[0]), "code_tokens": int(n_code_tokens),
                "chat_sequences": int(chat_ids.shape[0]),
                "args": {k: v for k, v in vars(args).items() if k not in ("out", "checkpoint")},
-               "router_bias_abs_max": max(float(r.e_score_correction_bias.abs().max()) for r in routers)}
+               "router_bias_abs_max": balancer.largest_bias()}
     (out / "training_log.json").write_text(json.dumps({"summary": summary, "log": log}, indent=1) + "\n")
     return summary
 

@@ -138,6 +138,43 @@ def routers(model):
     return [m for m in model.modules() if isinstance(m, Glm4MoeTopkRouter)]
 
 
+def adamw(model, lr):
+    """AdamW with weight decay 0.1 on matrices (not embeddings), none on vectors; β 0.9/0.95."""
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embed" not in n)]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+                             lr=lr, betas=(0.9, 0.95), eps=1e-8)
+
+
+class LossFreeBalancer:
+    """Loss-free load balancing: counts each router's expert choices during a step, then moves its
+    `e_score_correction_bias` by step_size × sign(mean load − expert load)."""
+
+    def __init__(self, model, step_size):
+        self.step_size = step_size
+        self.routers = routers(model)
+        self.loads = {id(r): torch.zeros(r.num_experts) for r in self.routers}
+        self.hooks = [r.register_forward_hook(self._count) for r in self.routers]
+
+    def _count(self, module, _inputs, output):
+        self.loads[id(module)] += torch.bincount(output[2].reshape(-1), minlength=module.num_experts).float()
+
+    @torch.no_grad()
+    def update(self):
+        for r in self.routers:
+            load = self.loads[id(r)]
+            if self.step_size > 0:
+                r.e_score_correction_bias += self.step_size * torch.sign(load.mean() - load)
+            load.zero_()
+
+    def remove(self):
+        for h in self.hooks:
+            h.remove()
+
+    def largest_bias(self):
+        return max(float(r.e_score_correction_bias.abs().max()) for r in self.routers)
+
+
 def release_state_dict(model):
     """Tensor name -> tensor in the GLM-4.6 checkpoint naming (per-expert tensors, MTP at layer L), BF16 except
     the router correction bias (F32)."""
