@@ -18,7 +18,6 @@ stage-1 evaluation (Scripts/tinymodel/evaluate.py) and the agent evaluation thro
 
 import argparse
 import json
-import math
 import random
 import shutil
 import sys
@@ -138,10 +137,7 @@ class StepData:
 
 
 def lr_at(args, step):
-    if step < args.warmup:
-        return args.lr * (step + 1) / args.warmup
-    progress = (step - args.warmup) / max(1, args.steps - args.warmup)
-    return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+    return tm.warmup_cosine(step, args.steps, args.warmup, args.lr)
 
 
 def load_stage1(folder):
@@ -186,11 +182,7 @@ def train(args, hf_tok, out, init):
         g = model.mtp(hn[:, :-1], embeds, base.rotary_emb(hn, positions))
         mtp_loss = weighted_head_loss(head, g[:, :-1], ids[:, 2:], weight[:, 2:])
         loss = main_loss + args.mtp_weight * mtp_loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        balancer.update()
+        grad_norm = tm.optimizer_step(model, opt, balancer, loss)
         elapsed = time.time() - start
         entry = {"step": step + 1, "seq_len": length, "loss": round(main_loss.item(), 4),
                  "mtp_loss": round(mtp_loss.item(), 4), "lr": round(lr_at(args, step), 6),

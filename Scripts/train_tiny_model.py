@@ -12,7 +12,6 @@ evaluation (Scripts/tinymodel/evaluate.py) -> model card. `--eval-only` re-runs 
 
 import argparse
 import json
-import math
 import random
 import sys
 import time
@@ -99,10 +98,7 @@ def batch_order(args, n_code, n_chat):
 
 
 def lr_at(args, step):
-    if step < args.warmup:
-        return args.lr * (step + 1) / args.warmup
-    progress = (step - args.warmup) / max(1, args.steps - args.warmup)
-    return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+    return tm.warmup_cosine(step, args.steps, args.warmup, args.lr)
 
 
 def train(args, hf_tok, out):
@@ -138,11 +134,7 @@ def train(args, hf_tok, out):
         main_loss = tm.masked_ce(logits[:, :-1], ids[:, 1:], mask[:, 1:])
         mtp_loss = tm.masked_ce(mtp_logits[:, :-1], ids[:, 2:], mask[:, 2:])
         loss = main_loss + args.mtp_weight * mtp_loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        balancer.update()
+        grad_norm = tm.optimizer_step(model, opt, balancer, loss)
         elapsed = time.time() - start
         entry = {"step": step + 1, "loss": round(main_loss.item(), 4), "mtp_loss": round(mtp_loss.item(), 4),
                  "lr": round(lr_at(args, step), 6), "grad_norm": round(float(grad_norm), 3),

@@ -1,6 +1,7 @@
 """GLM-Tiny: transformers' Glm4MoeForCausalLM in miniature plus a GLM-4.6-style MTP layer, and the release layout."""
 
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -144,6 +145,24 @@ def adamw(model, lr):
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embed" not in n)]
     return torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
                              lr=lr, betas=(0.9, 0.95), eps=1e-8)
+
+
+def warmup_cosine(step, steps, warmup, peak):
+    """Learning rate: linear warm-up over `warmup` steps, then cosine decay to 10 % of `peak` at `steps`."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, steps - warmup)
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def optimizer_step(model, opt, balancer, loss):
+    """Backward, clip the gradient norm to 1, AdamW step, router bias update; returns the norm before clipping."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    balancer.update()
+    return grad_norm
 
 
 class LossFreeBalancer:
