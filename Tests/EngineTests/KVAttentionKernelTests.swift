@@ -107,6 +107,44 @@ final class KVAttentionKernelTests: XCTestCase {
         }
     }
 
+    /// BF16 decode over a few thousand positions with the pool's threads sharing every call (spans of one query
+    /// on both threads, then several queries), many calls in a row, against the f32 kernel on the same widened rows.
+    /// Guards the `glmserve serve` crash report (a pool thread inside the BF16 decode while another thread crashed,
+    /// ~4k-token prompts, 2 threads); the kernel and the pool passed this and a C stress loop of the same shape.
+    func testBF16DecodeOnThePoolMatchesF32OverLongContexts() throws {
+        ck_pool_start(0)
+        guard ck_pool_threads() >= 2 else { throw XCTSkip("the pool has one thread in this process") }
+        let heads = 4, kvHeads = 2, D = 64, capacity = 4200, width = kvHeads * D
+        var rng = SeededRandom(seed: 4096)
+        let keys = rng.normals(capacity * width, std: 1.5), values = rng.normals(capacity * width, std: 1)
+        let compact = KVCache(layers: 1, heads: kvHeads, headDim: D, capacity: capacity, storage: .bf16)
+        compact.store(layer: 0, keys: keys, values: values, tokens: capacity)
+        var wk = [Float](repeating: 0, count: capacity * width), wv = wk
+        withUnsafePointer(to: compact.kernelLayers[0]) {
+            ck_kv_widen($0, 0, Int64(capacity), Int64(kvHeads), Int64(D), &wk, &wv)
+        }
+        let exact = KVCache(layers: 1, heads: kvHeads, headDim: D, capacity: capacity, storage: .f32)
+        exact.store(layer: 0, keys: wk, values: wv, tokens: capacity)
+        var worst = 0.0
+        for step in 0 ..< 240 {
+            let tokens = step % 4 == 3 ? 3 : 1, start = 2000 + (step * 397) % (capacity - 2000 - tokens)
+            let queries = rng.normals(tokens * heads * D, std: 1.5)
+            func attend(_ cache: KVCache) -> [Float] {
+                var out = [Float](repeating: .nan, count: tokens * heads * D)
+                cache.advanceForTest(to: start)
+                queries.withUnsafeBufferPointer { q in out.withUnsafeMutableBufferPointer { o in
+                    cache.attend(layer: 0, queries: q.baseAddress!, tokens: tokens, heads: heads, headDim: D, into: o.baseAddress!)
+                } }
+                return out
+            }
+            let got = attend(compact), want = attend(exact)
+            let gap = zip(got, want).map { abs(Double($0 - $1)) }.max() ?? .nan
+            XCTAssertTrue(gap.isFinite, "step \(step): start \(start), \(tokens) tokens")
+            worst = max(worst, gap)
+        }
+        XCTAssertLessThan(worst, 1e-4, "BF16 decode against f32 on the same rows (only the query split differs)")
+    }
+
     func testPositionsMoveBetweenCachesOfEveryType() throws {
         for type in KVStorageType.allCases {
             var rng = SeededRandom(seed: 9)
