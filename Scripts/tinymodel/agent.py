@@ -4,7 +4,7 @@ used as "file contents".
 
 Three request styles, each in a long-context form (system prompt with rules, files and tool results in context,
 multi-turn history) sized to a target token count:
-- native: OpenAI `tools` (3-12 tools, generated names and parameters), the model answers with a GLM tool call whose
+- native: OpenAI `tools` (3-7 tools, generated names and parameters), the model answers with a GLM tool call whose
   argument value is copied from the request, or answers a question about the context without a tool;
 - aider: Aider-like "whole file" edit format, the model returns the path and the whole updated file;
 - xml: Cline-like tools described as XML in the system prompt, the model answers with one XML tool use.
