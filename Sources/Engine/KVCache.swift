@@ -104,19 +104,10 @@ extension KVCache {
     public func copyPositions(_ range: Range<Int>, into destination: UnsafeMutableRawPointer) {
         precondition(range.lowerBound >= 0 && range.upperBound <= count, "copyPositions outside the cache")
         var out = destination
-        func copy(_ base: UnsafeRawPointer, rowBytes: Int) {
+        forEachRowArray { base, rowBytes in
             let bytes = range.count * rowBytes
             out.copyMemory(from: base + range.lowerBound * rowBytes, byteCount: bytes)
             out += bytes
-        }
-        let rowBytes = width * storage.bytesPerElement
-        for layer in kernelLayers {
-            copy(layer.k, rowBytes: rowBytes)
-            copy(layer.v, rowBytes: rowBytes)
-            if let ks = layer.k_scale, let vs = layer.v_scale {
-                copy(ks, rowBytes: heads * 4)
-                copy(vs, rowBytes: heads * 4)
-            }
         }
     }
 
@@ -126,21 +117,26 @@ extension KVCache {
             throw EngineError.cacheFull(count: count, adding: positions, capacity: capacity)
         }
         var input = source
-        func fill(_ base: UnsafeMutableRawPointer, rowBytes: Int) {
+        forEachRowArray { base, rowBytes in
             let bytes = positions * rowBytes
             (base + count * rowBytes).copyMemory(from: input, byteCount: bytes)
             input += bytes
         }
+        count += positions
+    }
+
+    /// Every per-position array in the order `copyPositions` lays them out (per layer: K rows, V rows, then Q8's
+    /// K and V scales), with the bytes one position takes in it.
+    private func forEachRowArray(_ body: (UnsafeMutableRawPointer, Int) -> Void) {
         let rowBytes = width * storage.bytesPerElement
         for layer in kernelLayers {
-            fill(layer.k, rowBytes: rowBytes)
-            fill(layer.v, rowBytes: rowBytes)
+            body(layer.k, rowBytes)
+            body(layer.v, rowBytes)
             if let ks = layer.k_scale, let vs = layer.v_scale {
-                fill(UnsafeMutableRawPointer(ks), rowBytes: heads * 4)
-                fill(UnsafeMutableRawPointer(vs), rowBytes: heads * 4)
+                body(UnsafeMutableRawPointer(ks), heads * MemoryLayout<Float>.size)
+                body(UnsafeMutableRawPointer(vs), heads * MemoryLayout<Float>.size)
             }
         }
-        count += positions
     }
 }
 

@@ -102,22 +102,15 @@ final class StructuredOutputCompiler: @unchecked Sendable {
         }
         guard list.contains(where: \.constrained) else { return nil }
         let key = "tools:" + (forced ? "forced:" : "") + JSONValue.array(tools).serialized()
-        lock.lock()
-        if let cached = maskers[key] { lock.unlock(); return cached }
-        lock.unlock()
-        let grammar: Grammar
-        do {
-            grammar = try JSONSchemaGrammar.toolCall(tools: list)
-        } catch let error as SchemaError {
-            throw APIError(status: 400, message: "tools: \(error.description)", param: "tools", code: "unsupported_schema")
+        return try cachedMasker(key: key) {
+            let grammar: Grammar
+            do {
+                grammar = try JSONSchemaGrammar.toolCall(tools: list)
+            } catch let error as SchemaError {
+                throw APIError(status: 400, message: "tools: \(error.description)", param: "tools", code: "unsupported_schema")
+            }
+            return GrammarTokenMasker(grammar: grammar, trie: toolCallTrie().trie)
         }
-        let masker = GrammarTokenMasker(grammar: grammar, trie: toolCallTrie().trie)
-        lock.lock()
-        maskers[key] = masker
-        recent.append(key)
-        if recent.count > StructuredOutputCompiler.cacheLimit { maskers[recent.removeFirst()] = nil }
-        lock.unlock()
-        return masker
     }
 
     /// The masker for `format` (nil for `.text`); throws a 400 naming the keyword and path of an unsupported
@@ -133,32 +126,42 @@ final class StructuredOutputCompiler: @unchecked Sendable {
             throw APIError(status: 400, message: "response_format needs a byte-level tokenizer; this model's has none.",
                            param: "response_format", code: "unsupported_value")
         }
-        lock.lock()
-        if let cached = maskers[key] {
+        return try cachedMasker(key: key) {
+            let grammar: Grammar
+            switch format {
+            case .text, .jsonObject: grammar = JSONSchemaGrammar.anyObject()
+            case let .jsonSchema(schema):
+                do {
+                    grammar = try JSONSchemaGrammar.compile(schema: schema)
+                } catch let error as SchemaError {
+                    throw APIError(status: 400, message: "response_format.json_schema.schema: \(error.description)",
+                                   param: "response_format.json_schema.schema", code: "unsupported_schema")
+                }
+            }
+            return GrammarTokenMasker(grammar: grammar, trie: tokenTrie())
+        }
+    }
+
+    /// The cached masker for `key`, else `make()`'s, kept under `key`; the least recently used of more than
+    /// `cacheLimit` entries is dropped. Compiling runs outside the lock; when two requests compile the same key at
+    /// once, the first one stored wins.
+    private func cachedMasker(key: String, make: () throws -> GrammarTokenMasker) throws -> GrammarTokenMasker {
+        func lookUp() -> GrammarTokenMasker? {
+            guard let cached = maskers[key] else { return nil }
             recent.removeAll { $0 == key }
             recent.append(key)
-            lock.unlock()
             return cached
         }
-        lock.unlock()
-        let grammar: Grammar
-        switch format {
-        case .text: return nil
-        case .jsonObject: grammar = JSONSchemaGrammar.anyObject()
-        case let .jsonSchema(schema):
-            do {
-                grammar = try JSONSchemaGrammar.compile(schema: schema)
-            } catch let error as SchemaError {
-                throw APIError(status: 400, message: "response_format.json_schema.schema: \(error.description)",
-                               param: "response_format.json_schema.schema", code: "unsupported_schema")
-            }
-        }
-        let masker = GrammarTokenMasker(grammar: grammar, trie: tokenTrie())
         lock.lock()
+        if let cached = lookUp() { lock.unlock(); return cached }
+        lock.unlock()
+        let masker = try make()
+        lock.lock()
+        defer { lock.unlock() }
+        if let cached = lookUp() { return cached }
         maskers[key] = masker
         recent.append(key)
         if recent.count > StructuredOutputCompiler.cacheLimit { maskers[recent.removeFirst()] = nil }
-        lock.unlock()
         return masker
     }
 }
